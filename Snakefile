@@ -1,0 +1,22 @@
+# fastdatashapley: Fast-DataShapley and its baselines as one workflow.
+# Run: snakemake --cores all                      (config/config.yaml, embedded digits data)
+#      snakemake --cores all --configfile config/fashion-mnist.yaml
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        FINAL,

@@ -1,0 +1,223 @@
+"""Datasets and the seeded split.
+
+Images are float32 arrays ``[N, C, H, W]`` scaled to [0, 1]; labels are int64 ``[N]``.
+Each dataset has a *train part* (where the service training set D is drawn) and an *eval part*
+(test-distribution images: explainer pool, validation and test samples). For ``digits`` both parts
+are the whole dataset and the split keeps them disjoint.
+
+Readers: scikit-learn for ``digits``; torchvision's MNIST-family and CIFAR-10 readers for the rest
+(no hand-written IDX or CIFAR parsing here).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_path
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+FASHION_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The dataset's files are not where the config says; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled image dataset.
+
+    x: float32 ``[N, C, H, W]`` in [0, 1]; y: int64 ``[N]``; ``train_idx``/``eval_idx`` index the two parts.
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    train_idx: np.ndarray
+    eval_idx: np.ndarray
+    n_classes: int
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.x.shape[1:])  # type: ignore[return-value]
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike = "data",
+    *,
+    download: bool = False,
+    source_dir: str | os.PathLike = "/usr/share/datasets/fashion-mnist",
+) -> Dataset:
+    """Load ``name`` (one of :data:`DATASETS`).
+
+    ``root`` is the torchvision root for mnist, fashion-mnist and cifar10; ``download`` lets torchvision
+    fetch mnist/cifar10 into it. Fashion-MNIST is unpacked into ``root`` from the Debian package's
+    ``.gz`` files in ``source_dir`` on first use.
+    """
+    if name == "digits":
+        return _digits()
+    if name == "fashion-mnist":
+        return _fashion_mnist(Path(root), Path(source_dir))
+    if name == "mnist":
+        return _mnist(Path(root), download)
+    if name == "cifar10":
+        return _cifar10(Path(root), download)
+    raise ValueError(f"unknown dataset {name!r} (config key data.dataset); choose one of {', '.join(DATASETS)}")
+
+
+def _digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]
+    y = bunch.target.astype(np.int64)
+    idx = np.arange(len(y))
+    return Dataset("digits", x, y, idx, idx, 10)
+
+
+def _from_parts(name: str, parts: list[tuple[np.ndarray, np.ndarray]], n_classes: int) -> Dataset:
+    """Stack (train, eval) parts; images are uint8 ``[N, C, H, W]``."""
+    (x_tr, y_tr), (x_ev, y_ev) = parts
+    x = np.concatenate([x_tr, x_ev]).astype(np.float32) / 255.0
+    y = np.concatenate([y_tr, y_ev]).astype(np.int64)
+    return Dataset(name, x, y, np.arange(len(y_tr)), np.arange(len(y_tr), len(y)), n_classes)
+
+
+def _mnist_family(cls, root: Path, download: bool, name: str, how: str) -> Dataset:
+    parts = []
+    for train in (True, False):
+        try:
+            ds = cls(str(root), train=train, download=download)
+        except RuntimeError as exc:
+            raise DataNotFoundError(
+                f"{name}: no raw IDX files under {root / cls.__name__ / 'raw'} ({exc}). {how}"
+            ) from exc
+        parts.append((ds.data.numpy()[:, None], ds.targets.numpy()))
+    return _from_parts(name, parts, 10)
+
+
+def _mnist(root: Path, download: bool) -> Dataset:
+    from torchvision.datasets import MNIST
+
+    how = "Put the four MNIST IDX files there, or set data.download: true to let torchvision fetch them."
+    return _mnist_family(MNIST, root, download, "mnist", how)
+
+
+def _fashion_mnist(root: Path, source_dir: Path) -> Dataset:
+    from torchvision.datasets import FashionMNIST
+
+    raw = root / "FashionMNIST" / "raw"
+    for stem in FASHION_FILES:
+        if (raw / stem).exists():
+            continue
+        gz = source_dir / f"{stem}.gz"
+        if not gz.exists():
+            raise DataNotFoundError(
+                f"fashion-mnist: {raw / stem} is missing and so is {gz}. Install the Debian package "
+                f"(apt-get install dataset-fashion-mnist), or set data.source_dir to the folder holding "
+                f"the .gz IDX files, or put the raw files in {raw}."
+            )
+        with gzip.open(gz) as src, atomic_path(raw / stem) as tmp, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    how = "Install dataset-fashion-mnist (Debian) or point data.source_dir at its .gz files."
+    return _mnist_family(FashionMNIST, root, False, "fashion-mnist", how)
+
+
+def _cifar10(root: Path, download: bool) -> Dataset:
+    from torchvision.datasets import CIFAR10
+
+    class LocalCIFAR10(CIFAR10):
+        """torchvision's reader; accepts batch files that exist without checking their md5."""
+
+        def _check_integrity(self) -> bool:
+            folder = Path(self.root) / self.base_folder
+            return all((folder / f).exists() for f, _ in self.train_list + self.test_list)
+
+    parts = []
+    for train in (True, False):
+        try:
+            ds = LocalCIFAR10(str(root), train=train, download=download)
+        except RuntimeError as exc:
+            raise DataNotFoundError(
+                f"cifar10: no python batches under {root / CIFAR10.base_folder} ({exc}). Extract "
+                f"cifar-10-python.tar.gz there, or set data.download: true to let torchvision fetch it."
+            ) from exc
+        parts.append((ds.data.transpose(0, 3, 1, 2), np.asarray(ds.targets)))
+    return _from_parts("cifar10", parts, 10)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Dataset indices of each role.
+
+    ``train``: service training set D (balanced, sorted by class). ``test``: evaluation test samples.
+    ``rest``: the remaining eval-part images in a seeded order; the explainer validation set and pool are
+    taken from its front (after the optional correctness filter, see :func:`take_probes`).
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    rest: np.ndarray
+
+
+def make_split(ds: Dataset, n_train: int, n_test: int, n_needed: int, seed: int) -> Split:
+    """Draw D (``n_train`` points, ``n_train / n_classes`` per class) and the test samples, seeded.
+
+    ``n_needed`` (pool + validation size) is checked against what remains. Test samples are balanced when
+    ``n_test`` is divisible by the number of classes, else a uniform sample.
+    """
+    m = ds.n_classes
+    if n_train % m:
+        raise ValueError(f"split.n_train = {n_train} is not divisible by the number of classes ({m}) of {ds.name}")
+    rng = np.random.default_rng(seed)
+    train = _balanced(ds.y, ds.train_idx, n_train // m, m, rng, "split.n_train", ds.name)
+    eval_idx = np.setdiff1d(ds.eval_idx, train)
+    if n_test % m == 0:
+        test = _balanced(ds.y, eval_idx, n_test // m, m, rng, "split.n_test", ds.name)
+    else:
+        if n_test > len(eval_idx):
+            raise ValueError(f"split.n_test = {n_test} exceeds the {len(eval_idx)} eval images of {ds.name}")
+        test = np.sort(rng.choice(eval_idx, n_test, replace=False))
+    rest = rng.permutation(np.setdiff1d(eval_idx, test))
+    if n_needed > len(rest):
+        raise ValueError(
+            f"split.n_pool + split.n_val = {n_needed} exceeds the {len(rest)} eval images of {ds.name} left "
+            f"after D and the test set"
+        )
+    return Split(train.astype(np.int64), test.astype(np.int64), rest.astype(np.int64))
+
+
+def _balanced(y, candidates, per_class, m, rng, key, name) -> np.ndarray:
+    chosen = []
+    for c in range(m):
+        pool = candidates[y[candidates] == c]
+        if per_class > len(pool):
+            raise ValueError(f"{key} asks for {per_class} images of class {c} but {name} has only {len(pool)} there")
+        chosen.append(np.sort(rng.choice(pool, per_class, replace=False)))
+    return np.concatenate(chosen)
+
+
+def take_probes(rest: np.ndarray, keep: np.ndarray, n_val: int, n_pool: int) -> tuple[np.ndarray, np.ndarray]:
+    """Take the validation set, then the pool, from the front of ``rest`` where ``keep`` is True.
+
+    ``keep``: bool ``[len(rest)]`` (all True without the correctness filter). Returns (val, pool) indices.
+    """
+    kept = rest[np.asarray(keep, bool)]
+    if n_val + n_pool > len(kept):
+        raise ValueError(
+            f"split.n_val + split.n_pool = {n_val + n_pool} but only {len(kept)} candidate images passed the "
+            f"filter; lower them or set split.pool_correct_only: false"
+        )
+    return kept[:n_val], kept[n_val : n_val + n_pool]

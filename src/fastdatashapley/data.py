@@ -139,11 +139,11 @@ def _cifar10(root: Path, download: bool) -> Dataset:
     from torchvision.datasets import CIFAR10
 
     class LocalCIFAR10(CIFAR10):
-        """torchvision's reader; accepts batch files that exist without checking their md5."""
+        """torchvision's reader, accepting batch files that exist without checking their md5 sums."""
 
-        def _check_integrity(self) -> bool:
-            folder = Path(self.root) / self.base_folder
-            return all((folder / f).exists() for f, _ in self.train_list + self.test_list)
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list = [[name, None] for name, _ in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
 
     parts = []
     for train in (True, False):

@@ -1,0 +1,27 @@
+# Two entry points do all set-up on a fresh machine (Debian, Python 3.11):
+#   make run    builds .venv, then runs the workflow on config/config.yaml (embedded digits data)
+#   make test   builds .venv, then runs the whole test suite
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test fashion-data report
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -r requirements.txt
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/snakemake --cores all
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+# Real Fashion-MNIST from Debian (needs root), for config/fashion-mnist.yaml.
+fashion-data:
+	test -d /usr/share/datasets/fashion-mnist || apt-get install -y dataset-fashion-mnist
+
+report: $(STAMP)
+	$(VENV)/bin/snakemake --cores all --report report.html

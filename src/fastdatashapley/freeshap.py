@@ -1,0 +1,581 @@
+"""FreeShap (Wang et al. 2024): fine-tuning-free data valuation with the empirical NTK.
+
+The trained service model is linearised once: its empirical neural tangent kernel (eNTK) replaces
+retraining, and the utility of a training subset S becomes kernel ridge regression (KRR) on S.
+
+Choices made here (all documented where they are implemented):
+
+* **Kernel reduction.** :func:`empirical_ntk` returns by default the *trace* eNTK,
+  ``K(a, b) = sum_c sum_params dz_c(a)/dtheta . dz_c(b)/dtheta`` over the m logits z. It is one scalar
+  kernel shared by all classes, so a single ``[n, n]`` system serves every one-vs-rest regression, and
+  the incremental Cholesky of TMC is shared by all classes and test points. The full logit-vector eNTK
+  is ``[A, B, m, m]`` (m times the memory and m separate systems); for a linearised model its diagonal
+  blocks differ mainly by the last layer's class-specific weights, and the trace is the usual
+  practical surrogate. ``output=c`` gives the eNTK of logit c alone, for callers who want per-class kernels.
+* **Kernel normalisation.** Both kernels are divided by the mean diagonal of ``K_train`` before the
+  ridge is added (``normalize=True``). KRR with ridge ``r`` on ``K / s`` equals ridge ``r * s`` on ``K``,
+  so the ridge is relative to the kernel's scale, and ``1e-6`` means a condition number of at most
+  about ``n * 1e6`` whatever the size of the raw eNTK (which grows with the parameter count).
+* **Targets.** One-hot ``{0, 1}`` targets, one regression per class (one-vs-rest). The empty subset
+  predicts all-zero scores.
+* **Utility per test sample and label** (``utility=``):
+  ``"softmax"`` (default) ``softmax(f_S(x) / temperature)_y``, a probability like the project's
+  ``softmax(f_{D_s}(x))_y``; the empty subset gives exactly ``1/m`` (the uniform null model).
+  ``"correct"``: ``1[y = argmax f_S(x)]`` with ties split evenly (empty subset: ``1/m``).
+  ``"score"``: the raw KRR score ``f_S(x)_y`` (empty subset: 0).
+* **Global utility**: accuracy over the test set, i.e. the mean of ``"correct"`` at the true labels.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import scipy.linalg
+import torch
+from scipy.linalg.blas import dtrsv as _trsv
+from torch.func import functional_call, jacrev, vmap
+
+__all__ = [
+    "empirical_ntk",
+    "ntk_kernels",
+    "normalize_kernels",
+    "KernelRidgeUtility",
+    "krr_prefix_scores",
+    "freeshap_values",
+    "freeshap_values_global",
+]
+
+UtilityKind = Literal["softmax", "correct", "score"]
+Method = Literal["incremental", "refit"]
+_UTILITIES = ("softmax", "correct", "score")
+PATIENCE = 5  # truncate once the score stays within tolerance for MORE than this many consecutive steps
+
+
+# ----------------------------------------------------------------------------------------------------
+# Empirical NTK
+# ----------------------------------------------------------------------------------------------------
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class _Jacobians:
+    """Per-sample Jacobians of a model's flattened output w.r.t. its trainable parameters."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, output: int | None):
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.device = device
+        self.output = output
+        self.params = {k: v.detach().to(device) for k, v in model.named_parameters() if v.requires_grad}
+        if not self.params:
+            raise ValueError("model has no trainable parameters (requires_grad=True); its NTK is zero")
+        self.buffers = {k: v.detach().to(device) for k, v in model.named_buffers()}
+        self.dtype = next(iter(self.params.values())).dtype
+
+        def f(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+            out = functional_call(self.model, (params, self.buffers), (x.unsqueeze(0),))
+            return out.reshape(-1)  # [m]; a scalar-output model gives m = 1
+
+        self._jac = vmap(jacrev(f), in_dims=(None, 0))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [b, ...]`` -> float64 Jacobian features ``[b, m * P]`` (or ``[b, P]`` for one output)."""
+        x = x.to(self.device, self.dtype)
+        jac = self._jac(self.params, x)  # name -> [b, m, *param_shape]
+        parts = [j.reshape(j.shape[0], j.shape[1], -1) for j in jac.values()]
+        feats = torch.cat(parts, dim=2)  # [b, m, P]
+        m = feats.shape[1]
+        if self.output is not None:
+            if not -m <= self.output < m:
+                raise ValueError(f"output={self.output} is out of range for a model with {m} outputs")
+            feats = feats[:, self.output]
+        return feats.reshape(feats.shape[0], -1).to(torch.float64)
+
+
+def _check_inputs(model: torch.nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"{name} must have shape [N, ...] with N >= 1, got {tuple(x.shape)}")
+    return x
+
+
+def _ntk_blocks(
+    model: torch.nn.Module,
+    x_a: torch.Tensor,
+    x_b: torch.Tensor | None,
+    *,
+    batch_size: int,
+    output: int | None,
+    device: str | torch.device,
+    also_bb: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """K(x_a, x_b) and optionally K(x_b, x_b), with the Jacobians of x_b computed once and kept."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    x_a = _check_inputs(model, x_a, "x_a")
+    same = x_b is None or x_b is x_a
+    if not same:
+        x_b = _check_inputs(model, x_b, "x_b")
+        if x_a.shape[1:] != x_b.shape[1:]:
+            raise ValueError(f"x_a and x_b must share their trailing shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    was_training = model.training
+    model.eval()  # dropout off, batch norm on running statistics: the kernel of the deployed function
+    try:
+        jac = _Jacobians(model, _resolve_device(device), output)
+        with torch.no_grad():
+            src = x_a if same else x_b
+            jb = torch.cat([jac.features(src[i : i + batch_size]) for i in range(0, src.shape[0], batch_size)])
+            kbb = (jb @ jb.T) if (same or also_bb) else None
+            if same:
+                kab = kbb
+            else:
+                kab = torch.cat(
+                    [jac.features(x_a[i : i + batch_size]) @ jb.T for i in range(0, x_a.shape[0], batch_size)]
+                )
+    finally:
+        model.train(was_training)
+    kab_np = kab.cpu().numpy()
+    kbb_np = None if kbb is None else kbb.cpu().numpy()
+    if kbb_np is not None:
+        kbb_np = 0.5 * (kbb_np + kbb_np.T)  # exact symmetry (the products agree up to rounding)
+    if same:
+        kab_np = kbb_np
+    for name, k in (("K(x_a, x_b)", kab_np), ("K(x_b, x_b)", kbb_np)):
+        if k is not None and not np.all(np.isfinite(k)):
+            raise ValueError(f"empirical NTK {name} has non-finite entries; check the model's outputs")
+    return kab_np, kbb_np
+
+
+def empirical_ntk(
+    model: torch.nn.Module,
+    x_a: torch.Tensor,
+    x_b: torch.Tensor | None = None,
+    *,
+    batch_size: int = 64,
+    output: int | None = None,
+    device: str | torch.device = "auto",
+) -> np.ndarray:
+    """Empirical NTK ``K(a, b) = sum_params J(a) . J(b)`` of ``model`` -> ``[A, B]`` float64.
+
+    ``x_a [A, ...]`` and ``x_b [B, ...]`` are inputs (one sample each, without the batch axis, is what
+    the model sees per row; the model is called on ``x[None]``). ``x_b=None`` means ``x_b = x_a`` and
+    returns an exactly symmetric matrix. J is the Jacobian of the flattened model output w.r.t. every
+    parameter with ``requires_grad``; ``output=None`` sums over the m outputs (the trace eNTK), and
+    ``output=c`` keeps output c only. The model is evaluated in eval mode (restored afterwards).
+    Memory: the Jacobians of ``x_b`` are kept (``B * m * P`` float64), ``x_a`` is streamed in
+    ``batch_size`` chunks, so pass the larger set as ``x_a``. Runs on the GPU when ``device="auto"``
+    finds one.
+    """
+    return _ntk_blocks(model, x_a, x_b, batch_size=batch_size, output=output, device=device)[0]
+
+
+def ntk_kernels(
+    model: torch.nn.Module,
+    x_train: torch.Tensor,
+    x_test: torch.Tensor,
+    *,
+    batch_size: int = 64,
+    output: int | None = None,
+    device: str | torch.device = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(K_train [n, n], K_test_train [T, n])``, the training Jacobians computed only once."""
+    k_test_train, k_train = _ntk_blocks(
+        model, x_test, x_train, batch_size=batch_size, output=output, device=device, also_bb=True
+    )
+    return k_train, k_test_train
+
+
+# ----------------------------------------------------------------------------------------------------
+# Validation and normalisation
+# ----------------------------------------------------------------------------------------------------
+
+
+def _validate(
+    K_train: np.ndarray, K_test_train: np.ndarray, y_train: np.ndarray, n_classes: int, ridge: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    K_train = np.asarray(K_train, dtype=np.float64)
+    K_test_train = np.asarray(K_test_train, dtype=np.float64)
+    if K_train.ndim != 2 or K_train.shape[0] != K_train.shape[1]:
+        raise ValueError(f"K_train must be a square [n, n] matrix, got shape {K_train.shape}")
+    n = K_train.shape[0]
+    if n == 0:
+        raise ValueError("K_train is empty (n = 0)")
+    if K_test_train.ndim != 2 or K_test_train.shape[1] != n or K_test_train.shape[0] == 0:
+        raise ValueError(f"K_test_train must have shape [T >= 1, n={n}], got {K_test_train.shape}")
+    if not (np.all(np.isfinite(K_train)) and np.all(np.isfinite(K_test_train))):
+        raise ValueError("K_train and K_test_train must be finite")
+    scale = max(float(np.max(np.abs(K_train))), np.finfo(float).tiny)
+    if np.max(np.abs(K_train - K_train.T)) > 1e-8 * scale:
+        raise ValueError("K_train must be symmetric")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    y = np.asarray(y_train)
+    if y.shape != (n,):
+        raise ValueError(f"y_train must have shape [n={n}], got {y.shape}")
+    if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
+        raise ValueError(f"y_train must hold integer class labels, got dtype {y.dtype}")
+    y = y.astype(np.int64)
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"y_train labels must lie in [0, n_classes={n_classes}), got range [{y.min()}, {y.max()}]")
+    if not (isinstance(ridge, (int, float)) and math.isfinite(ridge) and ridge > 0):
+        raise ValueError(f"ridge must be a positive finite number, got {ridge!r}")
+    return K_train, K_test_train, y
+
+
+def normalize_kernels(K_train: np.ndarray, K_test_train: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Divide both kernels by ``s = mean(diag(K_train))`` -> ``(K_train / s, K_test_train / s, s)``."""
+    s = float(np.mean(np.diag(K_train)))
+    if not s > 0:
+        raise ValueError(f"K_train has a non-positive mean diagonal ({s}); it is not a valid kernel")
+    return K_train / s, K_test_train / s, s
+
+
+def _validate_labels_test(y_test: np.ndarray, T: int, n_classes: int) -> np.ndarray:
+    y = np.asarray(y_test)
+    if y.shape != (T,):
+        raise ValueError(f"y_test must have shape [T={T}], got {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"y_test must hold integer class labels, got dtype {y.dtype}")
+    if (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"y_test labels must lie in [0, n_classes={n_classes}), got range [{y.min()}, {y.max()}]")
+    return y.astype(np.int64)
+
+
+def _scores_to_utility(F: np.ndarray, kind: str, temperature: float) -> np.ndarray:
+    """KRR scores ``F [..., m]`` -> per-label utility ``[..., m]`` (see module docstring)."""
+    if kind == "score":
+        return F.copy()
+    if kind == "softmax":
+        z = F / temperature
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+    top = F == F.max(axis=-1, keepdims=True)  # "correct", ties split evenly
+    return top / top.sum(axis=-1, keepdims=True)
+
+
+def _check_utility(utility: str, temperature: float) -> None:
+    if utility not in _UTILITIES:
+        raise ValueError(f"utility must be one of {_UTILITIES}, got {utility!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Kernel ridge utility (batched over masks)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _fit_scores(K: np.ndarray, Kx: np.ndarray, Y: np.ndarray, idx: np.ndarray, ridge: float) -> np.ndarray:
+    """Scores ``K_xS (K_SS + ridge I)^-1 Y_S`` -> ``[T, m]`` for the non-empty index set ``idx``."""
+    A = K[np.ix_(idx, idx)]
+    A[np.diag_indices_from(A)] += ridge
+    factor = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
+    return Kx[:, idx] @ scipy.linalg.cho_solve(factor, Y[idx], check_finite=False)
+
+
+class KernelRidgeUtility:
+    """KRR utility of training subsets, one-vs-rest with one-hot targets.
+
+    For a mask s, ``alpha = (K_SS + ridge I)^-1 Y_S`` and the scores are ``F = K_xS alpha [T, m]``.
+    Calling with ``masks [k, n] bool`` returns the per-sample utility ``[k, T, m]`` (every test point,
+    every label; see ``utility``); :meth:`accuracy` returns ``[k]`` against ``y_test``. Kernels are
+    normalised by the mean training diagonal when ``normalize`` (so ``ridge`` is relative to it).
+    Empty mask: scores 0, hence ``1/m`` for ``"softmax"`` and ``"correct"`` and accuracy ``1/m``.
+    """
+
+    def __init__(
+        self,
+        K_train: np.ndarray,
+        K_test_train: np.ndarray,
+        y_train: np.ndarray,
+        n_classes: int,
+        ridge: float = 1e-6,
+        *,
+        y_test: np.ndarray | None = None,
+        utility: UtilityKind = "softmax",
+        temperature: float = 1.0,
+        normalize: bool = True,
+    ):
+        K_train, K_test_train, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
+        _check_utility(utility, temperature)
+        self.scale = 1.0
+        if normalize:
+            K_train, K_test_train, self.scale = normalize_kernels(K_train, K_test_train)
+        self.K, self.Kx, self.y = K_train, K_test_train, y
+        self.n, self.T, self.m = K_train.shape[0], K_test_train.shape[0], int(n_classes)
+        self.Y = np.eye(self.m)[y]  # [n, m] one-hot targets
+        self.ridge = float(ridge)
+        self.utility, self.temperature = utility, float(temperature)
+        self.y_test = None if y_test is None else _validate_labels_test(y_test, self.T, self.m)
+
+    def _masks(self, masks: np.ndarray) -> np.ndarray:
+        masks = np.asarray(masks)
+        if masks.ndim != 2 or masks.shape[1] != self.n:
+            raise ValueError(f"masks must have shape [k, n={self.n}], got {masks.shape}")
+        if masks.dtype != bool:
+            if not np.all((masks == 0) | (masks == 1)):
+                raise ValueError("masks must be boolean (or 0/1)")
+            masks = masks.astype(bool)
+        return masks
+
+    def scores(self, masks: np.ndarray) -> np.ndarray:
+        """KRR scores ``f_S(x)`` for ``masks [k, n]`` -> ``[k, T, m]`` float64."""
+        masks = self._masks(masks)
+        out = np.zeros((masks.shape[0], self.T, self.m))
+        for i, mask in enumerate(masks):
+            idx = np.flatnonzero(mask)
+            if idx.size:
+                out[i] = self._fit_predict(idx)
+        return out
+
+    def _fit_predict(self, idx: np.ndarray) -> np.ndarray:
+        return _fit_scores(self.K, self.Kx, self.Y, idx, self.ridge)
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        """Per-sample utility ``[k, T, m]`` float64 for ``masks [k, n]``."""
+        out = _scores_to_utility(self.scores(masks), self.utility, self.temperature)
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError("kernel ridge utility produced non-finite values; raise ridge")
+        return out
+
+    def accuracy(self, masks: np.ndarray) -> np.ndarray:
+        """Test accuracy of the KRR classifier ``[k]`` (ties split evenly; empty mask -> 1/m)."""
+        if self.y_test is None:
+            raise ValueError("accuracy needs y_test; pass y_test= to KernelRidgeUtility")
+        correct = _scores_to_utility(self.scores(masks), "correct", 1.0)
+        return correct[:, np.arange(self.T), self.y_test].mean(axis=1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# KRR along a permutation: incremental Cholesky (bordering) versus refitting every prefix
+# ----------------------------------------------------------------------------------------------------
+
+
+class _PrefixKRR:
+    """KRR scores of the growing prefix ``order[:s]``, one point added per :meth:`add` call.
+
+    ``incremental``: keeps the Cholesky factor L of ``K_SS + ridge I`` and grows it by bordering,
+    ``L' = [[L, 0], [l^T, d]]`` with ``l = L^-1 k_j``, ``d^2 = k_jj + ridge - l.l`` (a Schur complement,
+    >= ridge in exact arithmetic, so it is clamped there against rounding). With ``W = K_xS L^-T``
+    and ``Z = L^-1 Y_S`` the scores are ``F = W Z``; adding j appends the column
+    ``w = (K_xj - W l) / d`` to W and the row ``z = (y_j - l^T Z) / d`` to Z, so ``F += w z^T``.
+    Cost per step O(s^2 + T s + s m) instead of O(s^3 + T s m) for a refit.
+    ``refit``: factorises ``K_SS + ridge I`` from scratch at every step (the naive baseline).
+    """
+
+    def __init__(self, K: np.ndarray, Kx: np.ndarray, Y: np.ndarray, order: np.ndarray, ridge: float, method: str):
+        self.Kp = K[np.ix_(order, order)]  # permuted once, so prefixes are contiguous slices
+        self.Kxp = np.ascontiguousarray(Kx[:, order])
+        self.Yp = Y[order]
+        self.ridge, self.method = ridge, method
+        n, T, m = len(order), Kx.shape[0], Y.shape[1]
+        self.s = 0
+        self.F = np.zeros((T, m))
+        if method == "incremental":
+            self.L = np.zeros((n, n))
+            self.W = np.zeros((n, T))  # rows are the columns of K_xS L^-T
+            self.Z = np.zeros((n, m))
+
+    def add(self) -> np.ndarray:
+        """Add the next point of the order; returns the new scores ``[T, m]`` (a live buffer)."""
+        s = self.s
+        if self.method == "refit":
+            self.F = _fit_scores(self.Kp, self.Kxp, self.Yp, np.arange(s + 1), self.ridge)
+        else:
+            k = self.Kp[:s, s]
+            if s:
+                l = _trsv(self.L[:s, :s], k, lower=1)  # BLAS forward substitution, O(s^2)
+            else:
+                l = k
+            d = math.sqrt(max(self.Kp[s, s] + self.ridge - float(l @ l), self.ridge))
+            self.L[s, :s] = l
+            self.L[s, s] = d
+            w = (self.Kxp[:, s] - l @ self.W[:s]) / d
+            z = (self.Yp[s] - l @ self.Z[:s]) / d
+            self.W[s], self.Z[s] = w, z
+            self.F += np.outer(w, z)
+        self.s = s + 1
+        return self.F
+
+
+def krr_prefix_scores(
+    K_train: np.ndarray,
+    K_test_train: np.ndarray,
+    y_train: np.ndarray,
+    n_classes: int,
+    order: np.ndarray,
+    *,
+    ridge: float = 1e-6,
+    normalize: bool = True,
+    method: Method = "incremental",
+) -> np.ndarray:
+    """KRR scores of every prefix of ``order`` -> ``[len(order) + 1, T, m]`` (row 0: empty set, zeros)."""
+    K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
+    if normalize:
+        K, Kx, _ = normalize_kernels(K, Kx)
+    order = _check_order(order, K.shape[0])
+    if method not in ("incremental", "refit"):
+        raise ValueError(f"method must be 'incremental' or 'refit', got {method!r}")
+    krr = _PrefixKRR(K, Kx, np.eye(n_classes)[y], order, float(ridge), method)
+    out = np.zeros((len(order) + 1, Kx.shape[0], n_classes))
+    for i in range(len(order)):
+        out[i + 1] = krr.add()
+    return out
+
+
+def _check_order(order: np.ndarray, n: int) -> np.ndarray:
+    order = np.asarray(order)
+    if order.ndim != 1 or order.dtype.kind not in "iu" or len(np.unique(order)) != len(order):
+        raise ValueError(f"order must be a 1-D array of distinct int indices, got shape {order.shape}, dtype {order.dtype}")
+    if len(order) and (order.min() < 0 or order.max() >= n):
+        raise ValueError(f"order indices must lie in [0, n={n})")
+    return order.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------
+# TMC-Shapley over permutations
+# ----------------------------------------------------------------------------------------------------
+
+
+def _permutations(n: int, n_permutations: int, seed: int, permutations: np.ndarray | None) -> np.ndarray:
+    if permutations is not None:
+        perms = np.asarray(permutations)
+        if perms.ndim != 2 or perms.shape[1] != n or perms.dtype.kind not in "iu":
+            raise ValueError(f"permutations must be an int array of shape [P, n={n}], got {perms.shape}, {perms.dtype}")
+        if not np.all(np.sort(perms, axis=1) == np.arange(n)):
+            raise ValueError("every row of permutations must be a permutation of range(n)")
+        return perms.astype(np.int64)
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
+        raise ValueError(f"n_permutations must be a positive int, got {n_permutations!r}")
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n) for _ in range(int(n_permutations))])
+
+
+def _tmc(
+    K: np.ndarray,
+    Kx: np.ndarray,
+    Y: np.ndarray,
+    perms: np.ndarray,
+    value_of,  # scores [T, m] -> utility array of any fixed shape
+    *,
+    ridge: float,
+    tolerance: float,
+    truncation: bool,
+    patience: int,
+    method: str,
+) -> np.ndarray:
+    """Average marginal contributions over ``perms``; returns ``[n, *out]`` float64."""
+    n, T, m = K.shape[0], Kx.shape[0], Y.shape[1]
+    v_empty = np.asarray(value_of(np.zeros((T, m))), dtype=np.float64)
+    v_full = np.asarray(value_of(_fit_scores(K, Kx, Y, np.arange(n), ridge)), dtype=np.float64)
+    # sup-norm relative criterion: ||v(S) - v(D)||_inf <= tolerance * ||v(D)||_inf (Ghorbani & Zou for scalars)
+    threshold = tolerance * float(np.max(np.abs(v_full)))
+    total = np.zeros((n,) + v_empty.shape)
+    for order in perms:
+        krr = _PrefixKRR(K, Kx, Y, order, ridge, method)
+        prev, streak = v_empty, 0
+        for j in order:
+            cur = np.asarray(value_of(krr.add()), dtype=np.float64)
+            total[j] += cur - prev
+            prev = cur
+            if truncation:
+                streak = streak + 1 if np.max(np.abs(cur - v_full)) <= threshold else 0
+                if streak > patience:
+                    break  # the remaining points of this permutation contribute 0
+    values = total / len(perms)
+    if not np.all(np.isfinite(values)):
+        raise FloatingPointError("FreeShap values are not finite; raise ridge or check the kernels")
+    return values
+
+
+def _check_tmc_args(tolerance: float, patience: int, method: str) -> None:
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        raise ValueError(f"patience must be an int >= 0, got {patience!r}")
+    if method not in ("incremental", "refit"):
+        raise ValueError(f"method must be 'incremental' or 'refit', got {method!r}")
+
+
+def freeshap_values(
+    K_train: np.ndarray,
+    K_test_train: np.ndarray,
+    y_train: np.ndarray,
+    n_classes: int,
+    n_permutations: int,
+    *,
+    ridge: float = 1e-6,
+    tolerance: float = 0.01,
+    seed: int = 0,
+    truncation: bool = True,
+    utility: UtilityKind = "softmax",
+    temperature: float = 1.0,
+    normalize: bool = True,
+    patience: int = PATIENCE,
+    permutations: np.ndarray | None = None,
+    method: Method = "incremental",
+) -> np.ndarray:
+    """Per-sample FreeShap values ``[n, T, m]`` float64: TMC-Shapley of the KRR utility.
+
+    ``values[i, t, c]`` is training point i's value for test point t and label c under the per-sample
+    utility of :class:`KernelRidgeUtility` (same ``utility``, ``temperature``, ``normalize``).
+    Each of ``n_permutations`` seeded permutations (or the given ``permutations [P, n]``) is walked with
+    an incremental Cholesky (``method="incremental"``; ``"refit"`` refactorises each prefix, for
+    checking and benchmarking). Truncation (multi-output): a permutation stops once
+    ``max_{t,c} |v_S(t,c) - v_D(t,c)| <= tolerance * max_{t,c} |v_D(t,c)|`` has held for more than
+    ``patience`` consecutive steps; later points get 0 for that permutation. One truncation decision
+    is shared by all test points and labels, because they share the prefix and the factorisation.
+    Without truncation every permutation's marginals sum to ``v(D) - v(empty)`` exactly (efficiency).
+    """
+    K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
+    _check_utility(utility, temperature)
+    _check_tmc_args(tolerance, patience, method)
+    if normalize:
+        K, Kx, _ = normalize_kernels(K, Kx)
+    perms = _permutations(K.shape[0], n_permutations, seed, permutations)
+    value_of = lambda F: _scores_to_utility(F, utility, temperature)  # noqa: E731
+    return _tmc(K, Kx, np.eye(n_classes)[y], perms, value_of, ridge=float(ridge), tolerance=tolerance,
+                truncation=truncation, patience=int(patience), method=method)
+
+
+def freeshap_values_global(
+    K_train: np.ndarray,
+    K_test_train: np.ndarray,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    n_classes: int,
+    n_permutations: int,
+    *,
+    ridge: float = 1e-6,
+    tolerance: float = 0.01,
+    seed: int = 0,
+    truncation: bool = True,
+    normalize: bool = True,
+    patience: int = PATIENCE,
+    permutations: np.ndarray | None = None,
+    method: Method = "incremental",
+) -> np.ndarray:
+    """Global-scope FreeShap values ``[n]`` float64 against the KRR test accuracy (ties split evenly).
+
+    Same permutations, truncation (``|acc_S - acc_D| <= tolerance * acc_D`` for more than ``patience``
+    steps) and incremental Cholesky as :func:`freeshap_values`.
+    """
+    K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
+    yt = _validate_labels_test(y_test, Kx.shape[0], n_classes)
+    _check_tmc_args(tolerance, patience, method)
+    if normalize:
+        K, Kx, _ = normalize_kernels(K, Kx)
+    perms = _permutations(K.shape[0], n_permutations, seed, permutations)
+    rows = np.arange(Kx.shape[0])
+    value_of = lambda F: _scores_to_utility(F, "correct", 1.0)[rows, yt].mean()  # noqa: E731
+    return _tmc(K, Kx, np.eye(n_classes)[y], perms, value_of, ridge=float(ridge), tolerance=tolerance,
+                truncation=truncation, patience=int(patience), method=method)

@@ -565,9 +565,10 @@ def freeshap_values(
 
     ``values[i, t, c]`` is training point i's value for test point t and label c under the per-sample
     utility of :class:`KernelRidgeUtility` (same ``utility``, ``temperature``, ``normalize``).
-    Each of ``n_permutations`` seeded permutations (or the given ``permutations [P, n]``) is walked with
-    an incremental Cholesky (``method="incremental"``; ``"refit"`` refactorises each prefix, for
-    checking and benchmarking). Truncation (multi-output): a permutation stops once
+    Each of ``n_permutations`` seeded permutations (or the given ``permutations [P, n]``; then
+    ``n_permutations`` is ignored) is walked with an incremental Cholesky (``method="incremental"``;
+    ``"refit"`` solves each prefix from scratch, for checking and benchmarking). Up to ``batch_size``
+    permutations advance together (default: as many as fit in about 256 MB of state). Truncation (multi-output): a permutation stops once
     ``max_{t,c} |v_S(t,c) - v_D(t,c)| <= tolerance * max_{t,c} |v_D(t,c)|`` has held for more than
     ``patience`` consecutive steps; later points get 0 for that permutation. One truncation decision
     is shared by all test points and labels, because they share the prefix and the factorisation.

@@ -338,3 +338,18 @@ def test_bad_inputs_raise():
         krr_prefix_scores(K, Kx, y, m, np.array([0, 0, 1]))
     with pytest.raises(ValueError, match="mean diagonal"):
         KernelRidgeUtility(np.zeros((n, n)), Kx, y, m)
+
+
+def test_end_to_end_from_a_cnn():
+    model = tiny_cnn(m=3)
+    torch.manual_seed(6)
+    x, xt = torch.randn(10, 1, 6, 6, dtype=torch.float64), torch.randn(4, 1, 6, 6, dtype=torch.float64)
+    y, yt = np.arange(10) % 3, np.arange(4) % 3
+    K, Kx = ntk_kernels(model, x, xt, device="cpu")
+    vals = freeshap_values(K, Kx, y, 3, 20, truncation=False)
+    u = KernelRidgeUtility(K, Kx, y, 3, y_test=yt)
+    full, empty = np.ones((1, 10), dtype=bool), np.zeros((1, 10), dtype=bool)
+    assert vals.shape == (10, 4, 3) and np.all(np.isfinite(vals))
+    np.testing.assert_allclose(vals.sum(0), u(full)[0] - u(empty)[0], atol=1e-10)
+    g = freeshap_values_global(K, Kx, y, yt, 3, 20, truncation=False)
+    assert g.sum() == pytest.approx(u.accuracy(full)[0] - u.accuracy(empty)[0])

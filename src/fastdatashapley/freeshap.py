@@ -9,13 +9,13 @@ Choices made here (all documented where they are implemented):
   ``K(a, b) = sum_c sum_params dz_c(a)/dtheta . dz_c(b)/dtheta`` over the m logits z. It is one scalar
   kernel shared by all classes, so a single ``[n, n]`` system serves every one-vs-rest regression, and
   the incremental Cholesky of TMC is shared by all classes and test points. The full logit-vector eNTK
-  is ``[A, B, m, m]`` (m times the memory and m separate systems); for a linearised model its diagonal
-  blocks differ mainly by the last layer's class-specific weights, and the trace is the usual
-  practical surrogate. ``output=c`` gives the eNTK of logit c alone, for callers who want per-class kernels.
+  is ``[A, B, m, m]`` (m^2 times the memory and m separate systems); for a network ending in a linear
+  layer the per-logit kernels share the last-layer term ``h(a).h(b) + 1`` and differ only through each
+  class's weight vector in the backbone term, so their sum (the trace) is the usual practical surrogate. ``output=c`` gives the eNTK of logit c alone, for callers who want per-class kernels.
 * **Kernel normalisation.** Both kernels are divided by the mean diagonal of ``K_train`` before the
   ridge is added (``normalize=True``). KRR with ridge ``r`` on ``K / s`` equals ridge ``r * s`` on ``K``,
-  so the ridge is relative to the kernel's scale, and ``1e-6`` means a condition number of at most
-  about ``n * 1e6`` whatever the size of the raw eNTK (which grows with the parameter count).
+  so the ridge is relative to the kernel's scale, and ``1e-6`` bounds the condition number of
+  ``K_SS / s + ridge I`` by ``(n + ridge) / ridge``, about ``n * 1e6``, whatever the size of the raw eNTK (which grows with the parameter count).
 * **Targets.** One-hot ``{0, 1}`` targets, one regression per class (one-vs-rest). The empty subset
   predicts all-zero scores.
 * **Utility per test sample and label** (``utility=``):
@@ -34,7 +34,6 @@ from typing import Literal
 import numpy as np
 import scipy.linalg
 import torch
-from scipy.linalg.blas import dtrsv as _trsv
 from torch.func import functional_call, jacrev, vmap
 
 __all__ = [

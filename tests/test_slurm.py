@@ -70,21 +70,24 @@ def _megabytes(mem: str) -> int:
     return round(float(mem[:-1]) * scale[mem[-1]]) if mem[-1] in scale else int(mem)
 
 
-def _submitted_rules(output: str) -> dict[str, dict[str, int]]:
-    """{rule: {threads, mem_mb, runtime}} for every non-local job block that snakemake printed."""
-    rules = {}
+def _submitted_jobs(output: str) -> dict[str, dict]:
+    """{SLURM job id: {rule, threads, mem_mb, runtime}} for every job that snakemake printed and submitted."""
+    blocks = {}
     for block in re.split(r"\n(?=\[[^\]]+\]\n)", output):
         head = re.search(r"^rule (\w+):$", block, re.M)
-        if head is None:
+        if head is None:  # local rules, progress lines
             continue
         res = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
         threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
-        rules[head.group(1)] = {
+        blocks[re.search(r"^\s+jobid: (\d+)$", block, re.M).group(1)] = {
+            "rule": head.group(1),
             "threads": int(threads.group(1)) if threads else 1,
             "mem_mb": int(re.search(r"\bmem_mb=(\d+)", res).group(1)),
             "runtime": int(re.search(r"\bruntime=(\d+)", res).group(1)),
         }
-    return rules
+    submitted = re.findall(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", output, re.M)
+    assert blocks and sorted(blocks) == sorted(job for job, _ in submitted), "a job was not submitted to SLURM"
+    return {slurm_id: blocks[job] for job, slurm_id in submitted}
 
 
 def test_profile_is_the_documented_slurm_setup():
@@ -97,19 +100,11 @@ def test_profile_is_the_documented_slurm_setup():
 
 
 def test_ci_config_runs_through_the_slurm_profile(cluster: SlurmCluster, tmp_path: Path):
+    args = ["--profile", str(PROFILE), "--cores", str(cluster.cpus)]
+    args += ["--slurm-init-seconds-before-status-checks", str(INIT_CHECK_S)]
     start = time.monotonic()
     try:
-        proc = _run_snakemake(
-            cluster,
-            tmp_path,
-            "--profile",
-            str(PROFILE),
-            "--cores",
-            str(cluster.cpus),
-            "--slurm-init-seconds-before-status-checks",
-            str(INIT_CHECK_S),
-            timeout=900,
-        )
+        proc = _run_snakemake(cluster, tmp_path, *args, timeout=900)
     except subprocess.TimeoutExpired as err:
         out = (err.stdout or b"").decode(errors="replace") + (err.stderr or b"").decode(errors="replace")
         pytest.fail(f"snakemake did not finish within {err.timeout} s\n{_diagnostics(cluster, tmp_path, out)}")
@@ -117,25 +112,22 @@ def test_ci_config_runs_through_the_slurm_profile(cluster: SlurmCluster, tmp_pat
     assert proc.returncode == 0, f"snakemake exited {proc.returncode}\n{_diagnostics(cluster, tmp_path, output)}"
     print(f"ci workflow through SLURM: {time.monotonic() - start:.1f} s")
 
-    # Every non-local job went to SLURM, and SLURM ran each with the rule's resources.
-    rules = _submitted_rules(output)
+    # Every non-local job went to SLURM, and SLURM ran each with its rule's resources.
+    expected = _submitted_jobs(output)
     run_id = re.search(r"^SLURM run ID: (\S+)$", output, re.M).group(1)
-    submitted = re.findall(r"^Job \d+ has been submitted with SLURM jobid (\d+)", output, re.M)
-    assert rules and len(submitted) == len(rules), output
     queue = cluster.run("squeue", "--states=all", "--noheader", "--name", run_id, "--format=%i|%T|%k|%l|%m|%C")
     assert queue.returncode == 0, queue.stderr
-    jobs = {}
+    seen = set()
     for line in queue.stdout.split():
         jobid, state, comment, limit, mem, cpus = line.split("|")
-        jobs[jobid] = state
-        rule = comment.removeprefix("rule_")
-        assert state == "COMPLETED", f"SLURM job {jobid} ({rule}) ended {state}"
-        assert rule in rules, f"SLURM job {jobid} has comment {comment!r}, not a rule of this run"
-        want = rules[rule]
-        assert _minutes(limit) == want["runtime"], (rule, limit, want)
-        assert _megabytes(mem) == want["mem_mb"], (rule, mem, want)
-        assert int(cpus) == want["threads"], (rule, cpus, want)
-    assert sorted(jobs) == sorted(submitted)
+        seen.add(jobid)
+        want = expected[jobid]
+        assert state == "COMPLETED", f"SLURM job {jobid} ({want['rule']}) ended {state}"
+        assert comment == f"rule_{want['rule']}" or comment.startswith(f"rule_{want['rule']}_wildcards_"), comment
+        assert _minutes(limit) == want["runtime"], (jobid, limit, want)
+        assert _megabytes(mem) == want["mem_mb"], (jobid, mem, want)
+        assert int(cpus) == want["threads"], (jobid, cpus, want)
+    assert seen == set(expected), f"squeue lists {sorted(seen)}, snakemake submitted {sorted(expected)}"
 
     # The default target is complete: a local dry run of the same config finds nothing left to do.
     dry = _run_snakemake(cluster, tmp_path, "--dry-run", timeout=300)

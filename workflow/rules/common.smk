@@ -14,3 +14,37 @@ FINAL = [
     f"{R}/service_model.json",
     f"{R}/probes.npz",
 ]
+
+COAL = config["coalitions"]
+N_TRAIN = SPLIT["n_train"]
+
+
+def design_size(design):
+    """Number of coalitions (table rows) of a coalition design."""
+    sizes = {
+        "kernel": COAL["kernel"],
+        "gfds": COAL["gfds"],
+        "gfds_plus": COAL["gfds_plus"],
+        "exact": 2**N_TRAIN,
+        "loo": N_TRAIN + 1,
+    }
+    return sizes[design]
+
+
+def shard_ids(design):
+    return range(-(-design_size(design) // COAL["shard_size"]))
+
+
+def shards_of(wildcards):
+    """The shard files that make up utility table {design}-{trainer}."""
+    return [
+        f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz"
+        for i in shard_ids(wildcards.design)
+    ]
+
+
+def design_inputs(wildcards):
+    """Designs over groups need the groups."""
+    if wildcards.design in ("gfds", "gfds_plus"):
+        return {"groups": f"{R}/groups.json"}
+    return {}

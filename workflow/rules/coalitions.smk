@@ -1,0 +1,101 @@
+# Coalition designs -> retraining shards -> one validated utility table per (design, trainer).
+# trainer: "full" (the service-model settings) or "approx" (AFDS: K epochs at beta * lr).
+
+
+wildcard_constraints:
+    design="kernel|gfds|gfds_plus|exact|loo",
+    trainer="full|approx",
+    shard=r"\d+",
+
+
+rule groups:
+    input:
+        split=rules.split.output.split,
+        model=rules.service_model.output.model,
+    output:
+        groups=f"{R}/groups.json",
+    params:
+        grouping=config["grouping"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/groups.log",
+    benchmark:
+        f"{BENCH}/groups.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/groups.py"
+
+
+rule design:
+    input:
+        unpack(design_inputs),
+    output:
+        design=f"{R}/designs/{{design}}.npz",
+    params:
+        n=N_TRAIN,
+        size=lambda wc: design_size(wc.design),
+        seed=config["seed"],
+    log:
+        f"{LOGS}/design/{{design}}.log",
+    benchmark:
+        f"{BENCH}/design/{{design}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../../scripts/design.py"
+
+
+rule shard:
+    input:
+        design=rules.design.output.design,
+        split=rules.split.output.split,
+        probes=rules.probes.output.probes,
+        model=rules.service_model.output.model,
+    output:
+        shard=f"{R}/shards/{{design}}-{{trainer}}/{{shard}}.npz",
+    params:
+        shard_size=COAL["shard_size"],
+        approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{LOGS}/shards/{{design}}-{{trainer}}/{{shard}}.log",
+    benchmark:
+        f"{BENCH}/shards/{{design}}-{{trainer}}/{{shard}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=GPUS,
+    script:
+        "../../scripts/shard.py"
+
+
+rule merge:
+    input:
+        shards=shards_of,
+    output:
+        table=f"{R}/utility/{{design}}-{{trainer}}.npz",
+    log:
+        f"{LOGS}/merge/{{design}}-{{trainer}}.log",
+    benchmark:
+        f"{BENCH}/merge/{{design}}-{{trainer}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=30,
+    script:
+        "../../scripts/merge.py"

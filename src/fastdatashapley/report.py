@@ -1,0 +1,157 @@
+"""Tables (CSV and Markdown) and figures (PNG and PDF) for the paper's evidence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path
+
+#: Display order of methods in tables and figures.
+METHOD_ORDER = ("fds", "afds", "gfds", "gfds+", "loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random", "kernelshap")
+
+
+def method_key(name: str) -> tuple[int, str]:
+    """Sort key: known methods in :data:`METHOD_ORDER`, then the rest alphabetically."""
+    base = name.split(" ")[0].split("[")[0]
+    return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), name)
+
+
+def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None) -> None:
+    """Write ``frame`` as CSV (and as a Markdown table, floats to 3 decimals), atomically."""
+    with atomic_path(csv_path) as tmp:
+        frame.to_csv(tmp, index=False)
+    if md_path is not None:
+        with atomic_path(md_path) as tmp:
+            Path(tmp).write_text(to_markdown(frame) + "\n")
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    def cell(v) -> str:
+        return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
+
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def benchmark_seconds(paths: Iterable[str | os.PathLike]) -> float:
+    """Total wall time in seconds over Snakemake ``benchmark:`` files (column ``s``)."""
+    total = 0.0
+    for path in paths:
+        try:
+            total += float(pd.read_csv(path, sep="\t")["s"].sum())
+        except Exception as exc:
+            raise ValueError(f"cannot read benchmark file {path}: {exc}") from exc
+    return total
+
+
+def _savefig(fig, stem: str | os.PathLike) -> None:
+    """Save ``fig`` to ``stem.png`` and ``stem.pdf`` atomically."""
+    for ext in (".png", ".pdf"):
+        with atomic_path(f"{stem}{ext}") as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight")
+
+
+def plot_value_loss(frame: pd.DataFrame, stem: str | os.PathLike, title: str = "") -> None:
+    """Figure 4: H_eta against the removed fraction, one line per method with a +-std band.
+
+    ``frame`` has columns ``method, eta, mean, std``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in sorted(frame["method"].unique(), key=method_key):
+        rows = frame[frame["method"] == method].sort_values("eta")
+        eta = rows["eta"].to_numpy() * 100
+        style = "--" if method.startswith("random") else "-"
+        line, = ax.plot(eta, rows["mean"], style, marker="o", ms=3, label=method)
+        ax.fill_between(eta, rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=line.get_color(), alpha=0.08)
+    ax.set_xlabel("training data removed, most valuable first (%)")
+    ax.set_ylabel("cross-entropy on the test sample, H (nats)")
+    ax.set_title(title or "Value loss: larger means the removed data mattered more")
+    ax.grid(alpha=0.3)
+    ax.legend(ncol=2, fontsize=8)
+    _savefig(fig, stem)
+    plt.close(fig)
+
+
+def plot_accuracy_vs_exact(frame: pd.DataFrame, stem: str | os.PathLike) -> None:
+    """Bars of Pearson, Spearman and relative L2 error against exact Shapley values, per method and split.
+
+    ``frame`` has columns ``method, split, pearson, spearman, rel_l2``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{m}\n({s})" for m, s in zip(frame["method"], frame["split"])]
+    x = np.arange(len(frame))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True)
+    for ax, col, name in zip(axes, ("pearson", "spearman", "rel_l2"), ("Pearson r", "Spearman rho", "relative L2 error")):
+        ax.bar(x, frame[col], color="tab:blue" if col != "rel_l2" else "tab:red")
+        ax.set_title(name)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylim(min(0.0, frame["pearson"].min() - 0.05), 1.0)
+    axes[1].set_ylim(min(0.0, frame["spearman"].min() - 0.05), 1.0)
+    fig.suptitle("Estimated vs exact Shapley values (test samples unseen by the explainers)")
+    fig.tight_layout()
+    _savefig(fig, stem)
+    plt.close(fig)
+
+
+def plot_top_contributors(
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    predicted: np.ndarray,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    values: np.ndarray,
+    stem: str | os.PathLike,
+    top: int = 10,
+    title: str = "",
+    class_names: Sequence[str] | None = None,
+) -> None:
+    """Figures 5 and 6: each test image (row) next to its ``top`` most valuable training images.
+
+    x_test ``[T, C, H, W]``, y_test/predicted ``[T]``, x_train ``[n, C, H, W]``, y_train ``[n]``,
+    values ``[n, T]`` (each sample's values for its own label). Titles give label, prediction and value.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    name = (lambda c: class_names[c]) if class_names else str
+    t = len(x_test)
+    fig, axes = plt.subplots(t, top + 1, figsize=(1.25 * (top + 1), 1.65 * t), squeeze=False)
+    for row in range(t):
+        order = np.argsort(-values[:, row], kind="stable")[:top]
+        _show(axes[row, 0], x_test[row], f"test y={name(y_test[row])}\npred={name(predicted[row])}", "tab:red")
+        for col, i in enumerate(order, start=1):
+            _show(axes[row, col], x_train[i], f"#{i} y={name(y_train[i])}\nv={values[i, row]:.3f}")
+    fig.suptitle(title or f"Top-{top} most valuable training images per test image")
+    fig.tight_layout()
+    _savefig(fig, stem)
+    plt.close(fig)
+
+
+def _show(ax, image: np.ndarray, text: str, color: str = "black") -> None:
+    img = np.transpose(image, (1, 2, 0))
+    ax.imshow(img[..., 0] if img.shape[2] == 1 else np.clip(img, 0, 1), cmap="gray" if img.shape[2] == 1 else None)
+    ax.set_title(text, fontsize=6.5, color=color)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_edgecolor(color)

@@ -1,0 +1,52 @@
+"""Tables and figures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fastdatashapley.report import (
+    benchmark_seconds,
+    method_key,
+    plot_accuracy_vs_exact,
+    plot_top_contributors,
+    plot_value_loss,
+    to_markdown,
+    write_table,
+)
+
+
+def test_tables_round_trip(tmp_path):
+    frame = pd.DataFrame({"method": ["fds", "loo"], "eta": [0.1, 0.1], "mean": [1.23456, 0.5], "std": [0.1, 0.2]})
+    write_table(frame, tmp_path / "t.csv", tmp_path / "t.md")
+    assert pd.read_csv(tmp_path / "t.csv").equals(frame)
+    md = (tmp_path / "t.md").read_text().splitlines()
+    assert md[0] == "| method | eta | mean | std |" and "1.235" in md[2]
+    assert to_markdown(frame).count("\n") == 3
+
+
+def test_benchmark_seconds_sums_and_names_bad_files(tmp_path):
+    for i, s in enumerate([1.5, 2.25]):
+        (tmp_path / f"b{i}.tsv").write_text(f"s\th:m:s\tmax_rss\n{s}\t0:00:01\t10\n")
+    assert benchmark_seconds([tmp_path / "b0.tsv", tmp_path / "b1.tsv"]) == pytest.approx(3.75)
+    (tmp_path / "bad.tsv").write_text("nothing here\n")
+    with pytest.raises(ValueError, match="bad.tsv"):
+        benchmark_seconds([tmp_path / "bad.tsv"])
+
+
+def test_method_order():
+    assert sorted(["random", "loo", "fds", "zzz", "gfds+"], key=method_key) == ["fds", "gfds+", "loo", "random", "zzz"]
+
+
+def test_figures_are_written(tmp_path):
+    rows = [{"method": m, "eta": e, "mean": e * k, "std": 0.1} for k, m in enumerate(["fds", "random"], 1) for e in (0.0, 0.1, 0.2)]
+    plot_value_loss(pd.DataFrame(rows), tmp_path / "curve")
+    acc = pd.DataFrame({"method": ["fds", "kernelshap"], "split": ["unseen", "seen"], "pearson": [0.9, 0.8], "spearman": [0.85, 0.7], "rel_l2": [0.3, 0.5]})
+    plot_accuracy_vs_exact(acc, tmp_path / "acc")
+    rng = np.random.default_rng(0)
+    plot_top_contributors(rng.random((2, 1, 8, 8)), np.array([1, 2]), np.array([1, 3]), rng.random((12, 1, 8, 8)),
+                          np.arange(12) % 10, rng.normal(size=(12, 2)), tmp_path / "grid", top=4)
+    for stem in ("curve", "acc", "grid"):
+        for ext in ("png", "pdf"):
+            path = tmp_path / f"{stem}.{ext}"
+            assert path.stat().st_size > 1000
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

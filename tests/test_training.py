@@ -79,6 +79,20 @@ def test_engine_matches_naive_loop(arch, in_shape, optimizer, wd, batch):
     assert np.abs(got[masks.sum(1) > 0] - null).max() > 1e-3
 
 
+def test_fused_conv_pool_training_path_matches_naive_loop(monkeypatch):
+    """paper_cnn trains with grouped convolutions by default; force the fused conv+pool patch product too."""
+    import fastdatashapley.training as training
+
+    monkeypatch.setattr(training, "FUSE_MAX_EXPANSION", 10**6)
+    x, y, probes = _data((2, 12, 12))
+    spec = TrainerSpec("paper_cnn", (2, 12, 12), 3, lr=0.01, epochs=2, batch_size=4)
+    assert training._Stacked(spec.build(), spec.in_shape).fuse_train
+    init = init_state(spec, 0)
+    masks = _masks()
+    got = train_submodels(spec, init, x, y, masks, probes, seed=1)
+    np.testing.assert_allclose(got, _reference(spec, init, x, y, masks, probes, seed=1), atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("arch,in_shape", [("digits_cnn", (1, 8, 8)), ("paper_cnn", (1, 12, 12))])
 def test_mean_utility_is_mean_of_per_epoch_softmax(arch, in_shape):
     x, y, probes = _data(in_shape)

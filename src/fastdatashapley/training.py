@@ -52,6 +52,8 @@ ADAM_EPS = 1e-8
 CPU_MEMORY_BUDGET = 1 << 30
 #: Largest chunk on the CPU: beyond it a step no longer gets faster per model.
 CPU_MAX_CHUNK = 256
+#: Fuse the first conv stage in training when its patches are at most this many times the input size.
+FUSE_MAX_EXPANSION = 8
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -262,6 +264,8 @@ class _Stacked:
             raise ValueError("the service model must contain Flatten and end with a Linear layer")
         # fuse a leading conv (and a following maxpool with kernel == stride) into one patch product
         self.fused: tuple[nn.Conv2d, str, int, tuple[int, int]] | None = None
+        self.all_ops = list(self.ops)
+        self.fuse_train = False
         if self.ops[0][0] == "conv":
             conv = self.ops[0][1]
             ho, wo = conv(torch.zeros(1, *in_shape)).shape[2:]
@@ -274,10 +278,17 @@ class _Stacked:
                     k, n_fused = kp[0], 2
             self.fused = (conv, self.ops[0][2], k, (ho // k, wo // k))
             self.ops = self.ops[n_fused:]
+            patch = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1] * (ho // k) * (wo // k) * k * k
+            self.fuse_train = patch <= FUSE_MAX_EXPANSION * int(np.prod(in_shape))
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-sample inputs of the first stage: patches ``[N, k*k, Hp*Wp, C*kh*kw]`` if fused, else ``x``."""
-        if self.fused is None:
+    def prepare(self, x: torch.Tensor, training: bool = False) -> torch.Tensor:
+        """Per-sample inputs of the first stage: patches ``[N, k*k, Hp*Wp, C*kh*kw]`` if fused, else ``x``.
+
+        Probes always use the fused stage when there is one (their convolution is shared by all models);
+        training minibatches only when the patches are small (:data:`FUSE_MAX_EXPANSION`), else grouped
+        convolutions on the raw inputs cost less memory traffic.
+        """
+        if self.fused is None or (training and not self.fuse_train):
             return x
         conv, _, k, (hp, wp) = self.fused
         cols = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [N, ckk, Ho*Wo]
@@ -303,7 +314,8 @@ class _Stacked:
         B = xb.shape[0] if shared else xb.shape[1]
         inplace = not torch.is_grad_enabled()
         hw = (0, 0)
-        if self.fused is not None:
+        ops = self.ops
+        if self.fused is not None and (shared or self.fuse_train):
             conv, name, k, hw = self.fused
             w = p[f"{name}.weight"]
             o = w.shape[1]
@@ -324,15 +336,16 @@ class _Stacked:
         elif shared:
             h = xb.contiguous(memory_format=torch.channels_last) if xb.dim() == 4 else xb
             state = "shared"
-        elif self.ops[0][0] == "flatten":
+        elif self.all_ops[0][0] == "flatten":
+            ops = self.all_ops
             h, state = xb.reshape(K, B, -1), "flat"
         else:
             _, _, C, H, W = xb.shape
             h = xb.permute(1, 3, 4, 0, 2).reshape(B, H, W, K * C).permute(0, 3, 1, 2)
-            state = "grid"
+            state, ops = "grid", self.all_ops
         channels = 0
-        last = len(self.ops) - 1
-        for i, (kind, m, name) in enumerate(self.ops):
+        last = len(ops) - 1
+        for i, (kind, m, name) in enumerate(ops):
             if state == "tokens" and kind in ("conv", "pool"):
                 h = h.permute(1, 2, 0, 3).reshape(B, hw[0], hw[1], -1).permute(0, 3, 1, 2)
                 state = "grid"
@@ -568,7 +581,7 @@ def _run(
     # longest first (then stable by index), so active models are always a prefix of their chunk
     order = trained[np.argsort(-sizes[trained], kind="stable")]
 
-    xt = stacked.prepare(torch.from_numpy(x).to(dev))
+    xt = stacked.prepare(torch.from_numpy(x).to(dev), training=True)
     yt = torch.from_numpy(y).to(dev)
     pt = torch.from_numpy(probes).to(dev) if probes is not None else None
     bar = tqdm(total=k_total, disable=not progress, unit="coalition", desc="retraining")

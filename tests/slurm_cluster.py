@@ -85,12 +85,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _available_memory_mb() -> int:
-    """MemAvailable from /proc/meminfo, in MiB."""
+def _total_memory_mb() -> int:
+    """MemTotal from /proc/meminfo (the 'total' column of free), in MiB."""
     for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
+        if line.startswith("MemTotal:"):
             return int(line.split()[1]) // 1024
-    raise RuntimeError("/proc/meminfo has no MemAvailable line")
+    raise RuntimeError("/proc/meminfo has no MemTotal line")
 
 
 class SlurmCluster:
@@ -107,7 +107,10 @@ class SlurmCluster:
         self.cpus = os.cpu_count() or 1
         if hasattr(os, "sched_getaffinity"):
             self.cpus = len(os.sched_getaffinity(0))
-        self.memory_mb = max(1024, _available_memory_mb() - 1024)
+        # RealMemory: the machine's memory less 1 GiB for the OS and the daemons, as slurmd -C would report it
+        # less a reserve. Not what is free right now: that moves with other processes, and a rule whose
+        # mem_mb exceeds RealMemory is refused at sbatch time. Nothing enforces it (no cgroups, no jobacct).
+        self.memory_mb = max(1024, _total_memory_mb() - 1024)
         self.root = Path(tempfile.mkdtemp(prefix="fds-slurm-"))
         self.conf = self.root / "slurm.conf"
         # The job step plugin (snakemake-executor-plugin-slurm-jobstep 0.6.1) drops every SLURM_* variable,

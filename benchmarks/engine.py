@@ -90,8 +90,12 @@ def run_case(case: Case, threads: int | None) -> float:
     masks = _kernel_masks(case.n_coalitions, len(y))
     results = {}
     for which in ("batched", "naive"):
-        with ctx.Pool(1) as pool:
+        pool = ctx.Pool(1)
+        try:
             results[which] = pool.apply(_arm, ((which, case, threads, x, y, probes, masks),))
+        finally:
+            pool.close()  # close + join (not terminate) so no semaphore is left behind
+            pool.join()
     (tb, ub, mb), (tn, un, mn) = results["batched"], results["naive"]
     ratio = tn / tb
     m = case.n_coalitions
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads in each arm (default: torch's)")
     a = ap.parse_args(argv)
     if a.quick:
-        cases = [Case("paper_cnn 1x28x28", "paper_cnn", 28, 2, 24, 200), Case("digits_cnn 1x8x8", "digits_cnn", 8, 10, 192, 1110)]
+        cases = [Case("paper_cnn 1x28x28", "paper_cnn", 28, 2, 24, 200), Case("digits_cnn 1x8x8", "digits_cnn", 8, 20, 192, 1110)]
     else:
         cases = [Case("paper_cnn 1x28x28", "paper_cnn", 28, 50, 64, 1110), Case("digits_cnn 1x8x8", "digits_cnn", 8, 50, 512, 1110)]
     ratios = [run_case(c, a.threads) for c in cases]

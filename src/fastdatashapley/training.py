@@ -235,9 +235,10 @@ class _Stacked:
     Activation layouts: ``grid`` = ``[B, K*C, H, W]`` channels-last (grouped convolutions), ``tokens`` =
     ``[K, B, H*W, C]`` and ``flat`` = ``[K, B, F]`` (batched matrix products).
 
-    When the model starts with conv -> maxpool (kernel == stride), that stage is fused: the inputs are
-    unfolded once into patches grouped by pooling offset, ``[N, k*k, Hp*Wp, C*kh*kw]``, the convolution
-    is one batched matrix product per model and the pooling a max over the offset axis.
+    When the model starts with a conv, optionally followed by maxpool (kernel == stride), that stage can be
+    fused: the inputs are unfolded once into patches grouped by pooling offset, ``[N, k*k, Hp*Wp, C*kh*kw]``,
+    the convolution is one matrix product per model and the pooling a max over the offset axis. Probes
+    always take the fused stage; training minibatches only if ``fuse_train`` (small patches).
     """
 
     def __init__(self, net: nn.Sequential, in_shape: tuple[int, int, int]) -> None:

@@ -12,7 +12,10 @@ from fastdatashapley.logs import setup_logging  # noqa: E402
 
 
 def start(smk) -> logging.Logger:
-    """Set up logging for a Snakemake script job and log its parameters."""
+    """Set torch threads to the job's ``threads``, log into the rule's log file and log the params."""
+    import torch
+
+    torch.set_num_threads(max(1, int(smk.threads)))
     log = setup_logging(smk.log[0], name=smk.rule)
-    log.info("params: %s", dict(smk.params.items()))
+    log.info("threads: %d, params: %s", smk.threads, dict(smk.params.items()))
     return log

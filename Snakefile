@@ -14,6 +14,8 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/coalitions.smk"
+include: "workflow/rules/baselines.smk"
 
 
 rule all:

@@ -89,3 +89,18 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_values(path: str | os.PathLike, values: np.ndarray, meta: dict[str, Any]) -> None:
+    """A method's values (``[n]`` global or ``[n, T, m]`` per sample, float64) with JSON metadata."""
+    save_npz(path, values=np.asarray(values, dtype=np.float64), meta=np.array(json.dumps(meta, default=_json_default)))
+
+
+def load_values(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+    """Inverse of :func:`save_values`; errors name the file."""
+    arrays = load_npz(path)
+    if "values" not in arrays or "meta" not in arrays:
+        raise ValueError(f"{path} is not a values file (needs arrays 'values' and 'meta')")
+    if not np.isfinite(arrays["values"]).all():
+        raise ValueError(f"values file {path} contains NaN or Inf")
+    return arrays["values"], json.loads(str(arrays["meta"]))

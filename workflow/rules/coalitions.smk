@@ -14,9 +14,6 @@ rule groups:
         model=rules.service_model.output.model,
     output:
         groups=f"{R}/groups.json",
-    params:
-        grouping=config["grouping"],
-        seed=config["seed"],
     log:
         f"{LOGS}/groups.log",
     benchmark:
@@ -27,6 +24,9 @@ rule groups:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        grouping=config["grouping"],
+        seed=config["seed"],
     script:
         "../../scripts/groups.py"
 
@@ -36,10 +36,6 @@ rule design:
         unpack(design_inputs),
     output:
         design=f"{R}/designs/{{design}}.npz",
-    params:
-        n=N_TRAIN,
-        size=lambda wc: design_size(wc.design),
-        seed=config["seed"],
     log:
         f"{LOGS}/design/{{design}}.log",
     benchmark:
@@ -50,6 +46,10 @@ rule design:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        n=N_TRAIN,
+        size=lambda wc: design_size(wc.design),
+        seed=config["seed"],
     script:
         "../../scripts/design.py"
 
@@ -62,11 +62,6 @@ rule shard:
         model=rules.service_model.output.model,
     output:
         shard=f"{R}/shards/{{design}}-{{trainer}}/{{shard}}.npz",
-    params:
-        shard_size=COAL["shard_size"],
-        approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
-        seed=config["seed"],
-        device=config["device"],
     log:
         f"{LOGS}/shards/{{design}}-{{trainer}}/{{shard}}.log",
     benchmark:
@@ -78,6 +73,11 @@ rule shard:
         mem_mb=8000,
         runtime=120,
         gpu=GPUS,
+    params:
+        shard_size=COAL["shard_size"],
+        approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../../scripts/shard.py"
 

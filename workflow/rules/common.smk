@@ -48,3 +48,18 @@ def design_inputs(wildcards):
     if wildcards.design in ("gfds", "gfds_plus"):
         return {"groups": f"{R}/groups.json"}
     return {}
+
+
+def baseline_inputs(wildcards):
+    """LOO reads the loo design's utility table; the other baselines retrain through the engine."""
+    if wildcards.method == "loo":
+        return {"table": f"{R}/utility/loo-full.npz"}
+    return {}
+
+
+BASELINES = config["baselines"]
+FINAL += expand(
+    f"{R}/values/{{scope}}/{{method}}.npz",
+    scope=BASELINES["scopes"],
+    method=BASELINES["methods"],
+)

@@ -1,5 +1,5 @@
-# Shared names for every rule file. Values that rules use reach them through params:, so that
-# editing a config value reruns exactly the jobs that it affects.
+# Shared names for all rule files. Values that rules use reach them through params (so that
+# editing a config value reruns exactly the jobs that it affects).
 
 R = f"results/{config['run']}"
 LOGS = f"{R}/logs"

@@ -16,6 +16,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/coalitions.smk"
 include: "workflow/rules/baselines.smk"
+include: "workflow/rules/explainers.smk"
+include: "workflow/rules/evaluation.smk"
 
 
 rule all:

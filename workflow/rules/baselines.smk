@@ -3,7 +3,6 @@
 
 
 wildcard_constraints:
-    method="loo|tmc|group_testing|cs_shapley|freeshap|random",
     scope="global|per_sample",
 
 
@@ -18,6 +17,8 @@ rule baseline:
         f"{LOGS}/baselines/{{scope}}/{{method}}.log",
     benchmark:
         f"{BENCH}/baselines/{{scope}}/{{method}}.tsv"
+    wildcard_constraints:
+        method="loo|tmc|group_testing|cs_shapley|freeshap|random",
     conda:
         "../../envs/torch.yaml"
     threads: workflow.cores

@@ -63,3 +63,51 @@ FINAL += expand(
     scope=BASELINES["scopes"],
     method=BASELINES["methods"],
 )
+
+
+EVAL = config["evaluation"]
+_curve = (
+    [
+        round(EVAL["curve_step"] * i, 4)
+        for i in range(int(EVAL["curve_max"] / EVAL["curve_step"] + 1e-9) + 1)
+    ]
+    if EVAL["curve_step"] > 0
+    else [0.0]
+)
+FRACTIONS = sorted(set(_curve) | {round(e, 4) for e in EVAL["etas"]} | {0.0})
+# (scope, method) of every valued method: explainers are per sample; baselines in each configured scope.
+VALUED = [(s, m) for s in BASELINES["scopes"] for m in BASELINES["methods"]]
+
+
+EXPL = config["explainers"]
+# Which coalition design each explainer trains on.
+EXPLAINER_DESIGN = {
+    "fds": "kernel",
+    "afds": "kernel",
+    "gfds": "gfds",
+    "gfds+": "gfds_plus",
+}
+
+
+def explainer_trainer(method):
+    return EXPL["trainer"][method]
+
+
+def explainer_inputs(wildcards):
+    design = EXPLAINER_DESIGN[wildcards.method]
+    inputs = {
+        "table": f"{R}/utility/{design}-{explainer_trainer(wildcards.method)}.npz"
+    }
+    if design != "kernel":
+        inputs["groups"] = f"{R}/groups.json"
+    return inputs
+
+
+def explainer_settings(method):
+    """The settings one explainer depends on (so editing another method's trainer does not rerun it)."""
+    keep = {k: v for k, v in EXPL.items() if k not in ("methods", "trainer")}
+    return {**keep, "trainer": explainer_trainer(method)}
+
+
+VALUED = [("per_sample", m) for m in EXPL["methods"]] + VALUED
+FINAL += [f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]]

@@ -1,0 +1,32 @@
+"""Rule report_tables: value-loss and cost tables and the value-loss figure."""
+
+import numpy as np
+import pandas as pd
+from common import start
+
+from fastdatashapley.io import load_npz, load_values
+from fastdatashapley.report import benchmark_seconds, method_key, plot_value_loss, write_table
+
+log = start(snakemake)  # noqa: F821
+p, out = snakemake.params, snakemake.output  # noqa: F821
+rows = []
+for (scope, method), path in zip(p.valued, snakemake.input.losses):  # noqa: F821
+    arr = load_npz(path)
+    label = method if scope == "per_sample" and method in p.explainers else f"{method}/{scope}"
+    for f, col in zip(arr["fractions"], arr["loss"].T):
+        rows.append({"method": label, "eta": round(float(f), 4), "mean": col.mean(), "std": col.std(), "n_test": len(col)})
+curve = pd.DataFrame(rows).sort_values(["method", "eta"], key=lambda c: c.map(method_key) if c.name == "method" else c)
+etas = {round(e, 4) for e in p.etas}
+table = curve[curve["eta"].isin(etas)].reset_index(drop=True)
+write_table(table, out.value_loss, out.value_loss_md)
+write_table(curve.reset_index(drop=True), out.curve)
+plot_value_loss(curve, out.figure.removesuffix(".png"), title=f"Value loss on {p.dataset} (mean +- std over test samples)")
+
+cost = []
+for (scope, method), values_path in zip(p.valued, snakemake.input["values"]):  # noqa: F821
+    _, meta = load_values(values_path)
+    benches = p.benchmarks[f"{scope}/{method}"]
+    label = method if scope == "per_sample" and method in p.explainers else f"{method}/{scope}"
+    cost.append({"method": label, "seconds": round(benchmark_seconds(benches), 2), "retrainings": int(meta.get("retrained", 0))})
+write_table(pd.DataFrame(cost), out.cost, out.cost_md)
+log.info("tables written:\n%s", table.to_string())

@@ -1,0 +1,36 @@
+"""Payment split among data providers (paper section 2.1): c_i = phi_i / sum_j phi_j * c.
+
+Shapley values can be negative, so a policy is needed:
+
+* ``keep`` (the paper's formula): negative values stay, so a harmful point owes a negative share and the
+  others receive more than c in total. It needs sum_j phi_j > 0.
+* ``clip``: negative values become 0 before normalising, so every share is >= 0 and the shares sum to c.
+  It needs at least one positive value.
+
+When the denominator is not positive the split is undefined and :func:`split_payment` raises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+POLICIES = ("keep", "clip")
+
+
+def split_payment(values: np.ndarray, amount: float, negative: str = "keep") -> np.ndarray:
+    """Shares ``[n]`` of ``amount`` for values ``[n]`` under the ``negative`` policy (module docstring)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or not np.isfinite(values).all():
+        raise ValueError(f"values must be a finite vector [n], got shape {list(values.shape)}")
+    if negative not in POLICIES:
+        raise ValueError(f"negative policy {negative!r} is unknown; choose one of {', '.join(POLICIES)}")
+    if not np.isfinite(amount):
+        raise ValueError(f"amount must be finite, got {amount}")
+    weights = np.clip(values, 0, None) if negative == "clip" else values
+    total = weights.sum()
+    if total <= 0:
+        raise ValueError(
+            f"cannot split a payment: the values sum to {total:.4g} under policy {negative!r} "
+            f"(needs a positive total; try --negative clip)"
+        )
+    return weights / total * amount

@@ -18,6 +18,7 @@ include: "workflow/rules/coalitions.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/explainers.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

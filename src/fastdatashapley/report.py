@@ -17,7 +17,7 @@ METHOD_ORDER = ("fds", "afds", "gfds", "gfds+", "loo", "tmc", "group_testing", "
 
 def method_key(name: str) -> tuple[int, str]:
     """Sort key: known methods in :data:`METHOD_ORDER`, then the rest alphabetically."""
-    base = name.split(" ")[0].split("[")[0]
+    base = name.split("/")[0]
     return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), name)
 
 

@@ -111,3 +111,30 @@ def explainer_settings(method):
 
 VALUED = [("per_sample", m) for m in EXPL["methods"]] + VALUED
 FINAL += [f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]]
+
+
+def method_benchmarks(scope, method):
+    """The benchmark files of every job a method's values cost (for the cost table)."""
+    if scope == "per_sample" and method in EXPLAINER_DESIGN:
+        design, trainer = EXPLAINER_DESIGN[method], explainer_trainer(method)
+        own = [f"{BENCH}/explainers/{method}.tsv"]
+    else:
+        design, trainer = ("loo", "full") if method == "loo" else (None, None)
+        own = [f"{BENCH}/baselines/{scope}/{method}.tsv"]
+    if design is None:
+        return own
+    shards = [f"{BENCH}/shards/{design}-{trainer}/{i}.tsv" for i in shard_ids(design)]
+    return own + shards + [f"{BENCH}/merge/{design}-{trainer}.tsv"]
+
+
+LOSSES = [f"{R}/removal/{s}/{m}.npz" for s, m in VALUED]
+VALUES = [f"{R}/values/{s}/{m}.npz" for s, m in VALUED]
+BENCHMARKS = {f"{s}/{m}": method_benchmarks(s, m) for s, m in VALUED}
+TABLES = f"{R}/tables"
+FIGURES = f"{R}/figures"
+FINAL += [
+    f"{TABLES}/value_loss.csv",
+    f"{TABLES}/cost.csv",
+    f"{FIGURES}/value_loss.png",
+]
+FINAL += [f"{FIGURES}/top10_{m}.png" for m in EXPL["methods"]]

@@ -1,0 +1,165 @@
+"""End-to-end: real snakemake on config/ci.yaml, bad input, and incremental reruns."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from workflow_helpers import CI_CONFIG, snakemake
+
+from fastdatashapley.io import load_npz, load_values, read_json
+from fastdatashapley.utility_table import UtilityTable
+
+pytestmark = pytest.mark.slow
+RUN = "results/ci"
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory) -> Path:
+    """One complete run of the ci workflow, shared by the tests of this module (read-only for them)."""
+    workdir = tmp_path_factory.mktemp("ci")
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    return workdir
+
+
+def write_config(path: Path, **overrides) -> Path:
+    """ci.yaml with nested ``overrides`` (``{"section": {"key": value}}``) merged in."""
+    cfg = yaml.safe_load(CI_CONFIG.read_text())
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            cfg.setdefault(section, {}).update(values)
+        else:
+            cfg[section] = values
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_artifacts(ci_run):
+    r = ci_run / RUN
+    report = read_json(r / "service_model.json")
+    assert 0.5 < report["test_accuracy"] <= 1 and report["n_train"] == 20
+    split = load_npz(r / "split.npz")
+    assert split["x_train"].shape == (20, 1, 8, 8) and np.array_equal(np.bincount(split["y_train"]), [2] * 10)
+    probes = load_npz(r / "probes.npz")
+    assert np.bincount(probes["role"]).tolist() == [60, 20, 10]
+    table = UtilityTable.load(r / "utility/kernel-full.npz")
+    assert table.utilities.shape == (128, 90, 10) and table.masks.shape == (128, 20)
+    assert np.allclose(table.utilities.sum(2), 1, atol=1e-5)
+    for scope, shape in (("global", (20,)), ("per_sample", (20, 10, 10))):
+        values, meta = load_values(r / f"values/{scope}/tmc.npz")
+        assert values.shape == shape and meta["retrained"] > 0
+    fds, meta = load_values(r / "values/per_sample/fds.npz")
+    assert fds.shape == (20, 10, 10) and meta["epochs"] >= 1
+    loss = pd.read_csv(r / "tables/value_loss.csv")
+    assert list(loss.columns) == ["method", "eta", "mean", "std", "n_test"]
+    assert {"fds", "afds", "gfds", "gfds+", "loo/global", "random/per_sample"} <= set(loss["method"])
+    assert sorted(loss["eta"].unique()) == [0.05, 0.1, 0.15, 0.2] and (loss["n_test"] == 10).all()
+    cost = pd.read_csv(r / "tables/cost.csv")
+    assert (cost["seconds"] > 0).all()
+    for fig in ("value_loss", "top10_fds", "top10_gfds+"):
+        assert (r / f"figures/{fig}.png").read_bytes()[:4] == b"\x89PNG" and (r / f"figures/{fig}.pdf").exists()
+    assert (r / "logs/service_model.log").read_text()
+    assert not list(r.rglob(".*.tmp*")) and not [p for p in r.rglob(".*") if p.is_file()]
+
+
+def test_rerun_is_a_no_op(ci_run):
+    proc = snakemake(ci_run, "--dry-run")
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def dry_run_jobs(workdir: Path, config: Path) -> dict[str, int]:
+    """Job counts per rule of a dry run of ``config`` on a finished run in ``workdir``."""
+    proc = snakemake(workdir, "--dry-run", "--quiet", "rules", config=config)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = {}
+    lines = (proc.stdout + proc.stderr).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("job ")), None)
+    if start is None:
+        return counts
+    for line in lines[start + 2 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture
+def edited(ci_run, tmp_path):
+    """A copy of the finished run, so that dry runs with edited configs do not disturb other tests."""
+    work = tmp_path / "work"
+    shutil.copytree(ci_run, work, symlinks=True)
+    return work
+
+
+def test_editing_one_baseline_reruns_only_it_and_downstream(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", baselines={"tmc": {"n_permutations": 12, "batch_permutations": 10}})
+    jobs = dry_run_jobs(edited, cfg)
+    assert jobs == {"baseline": 2, "removal": 2, "report_tables": 1, "all": 1}, jobs
+
+
+def test_editing_the_eta_list_reruns_only_removal_and_report(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", evaluation={"etas": [0.05, 0.1, 0.3]})
+    jobs = dry_run_jobs(edited, cfg)
+    assert set(jobs) == {"removal", "report_tables", "all"}, jobs
+
+
+def test_editing_an_explainer_setting_retrains_no_sub_model(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", explainers={"lr": 0.002})
+    jobs = dry_run_jobs(edited, cfg)
+    assert jobs.get("explainer") == 4 and "shard" not in jobs and "baseline" not in jobs, jobs
+
+
+def test_editing_approx_settings_retrains_only_approx_tables(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", approx={"epochs": 3})
+    jobs = dry_run_jobs(edited, cfg)
+    assert "baseline" not in jobs and jobs.get("explainer") == 3 and "service_model" not in jobs, jobs
+
+
+def test_a_new_seed_is_a_new_run_of_its_own(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", run="ci-seed1", seed=1)
+    proc = snakemake(edited, "--dry-run", config=cfg)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0
+    assert "results/ci-seed1/" in out and "results/ci/" not in out.replace("results/ci-seed1/", "")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"data": {"dataset": "imagenet"}}, "'imagenet' is not one of"),
+        ({"split": {"n_trian": 20}}, "n_trian"),
+        ({"service": {"lr": -1}}, "service"),
+    ],
+)
+def test_bad_config_is_rejected_before_any_job(tmp_path, overrides, message):
+    proc = snakemake(tmp_path, config=write_config(tmp_path / "bad.yaml", **overrides))
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_malformed_yaml(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("split: [unclosed\n")
+    proc = snakemake(tmp_path, config=bad)
+    assert proc.returncode != 0 and not (tmp_path / "results").exists()
+
+
+def test_indivisible_n_fails_cleanly(tmp_path):
+    proc = snakemake(tmp_path, f"{RUN}/split.npz", config=write_config(tmp_path / "c.yaml", split={"n_train": 25}))
+    out = proc.stdout + proc.stderr + "".join(p.read_text() for p in tmp_path.rglob("split.log"))
+    assert proc.returncode != 0 and "split.n_train = 25 is not divisible" in out
+    assert not (tmp_path / RUN / "split.npz").exists()
+
+
+def test_missing_data_files_name_the_path(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", data={"dataset": "fashion-mnist", "root": str(tmp_path / "d"), "source_dir": str(tmp_path / "nowhere")})
+    proc = snakemake(tmp_path, config=cfg)
+    out = proc.stdout + proc.stderr + "".join(p.read_text() for p in tmp_path.rglob("prepare_data.log"))
+    assert proc.returncode != 0 and str(tmp_path / "nowhere") in out and "apt-get install dataset-fashion-mnist" in out
+    assert not (tmp_path / RUN / "data/manifest.json").exists()

@@ -19,6 +19,7 @@ include: "workflow/rules/baselines.smk"
 include: "workflow/rules/explainers.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/exact.smk"
 
 
 rule all:

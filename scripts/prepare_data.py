@@ -5,13 +5,13 @@ import time
 import numpy as np
 from common import start
 
-from fastdatashapley.data import load_dataset
+from fastdatashapley.data import load_configured
 from fastdatashapley.io import write_json
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params.data  # noqa: F821
 t0 = time.perf_counter()
-ds = load_dataset(p["dataset"], p["root"], download=p["download"], source_dir=p["source_dir"])
+ds = load_configured(p)
 counts = np.bincount(ds.y, minlength=ds.n_classes)
 manifest = {
     "dataset": ds.name,

@@ -3,14 +3,14 @@
 import numpy as np
 from common import start
 
-from fastdatashapley.data import load_dataset, take_probes
+from fastdatashapley.data import load_configured, take_probes
 from fastdatashapley.io import load_npz, save_npz
 from fastdatashapley.service import ServiceModel
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821
 split = load_npz(snakemake.input.split)  # noqa: F821
-ds = load_dataset(p.data["dataset"], p.data["root"], download=p.data["download"], source_dir=p.data["source_dir"])
+ds = load_configured(p.data)
 rest = split["idx_rest"]
 if p.pool_correct_only:
     model = ServiceModel.load(snakemake.input.model)  # noqa: F821

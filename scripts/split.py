@@ -2,12 +2,12 @@
 
 from common import start
 
-from fastdatashapley.data import load_dataset, make_split
+from fastdatashapley.data import load_configured, make_split
 from fastdatashapley.io import save_npz
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821
-ds = load_dataset(p.data["dataset"], p.data["root"], download=p.data["download"], source_dir=p.data["source_dir"])
+ds = load_configured(p.data)
 split = make_split(ds, p.n_train, p.n_test, 0, p.seed)
 log.info("D: %d points, test: %d samples, %d candidates left for pool/val", len(split.train), len(split.test), len(split.rest))
 save_npz(

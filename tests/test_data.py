@@ -88,3 +88,17 @@ def test_take_probes_filters_then_takes_val_then_pool():
     assert val.tolist() == [10, 12] and pool.tolist() == [14, 16, 18]
     with pytest.raises(ValueError, match="pool_correct_only"):
         take_probes(rest, keep, n_val=3, n_pool=3)
+
+
+def test_class_subset_relabels_and_keeps_parts(tmp_path):
+    ds = load_dataset("digits", classes=[3, 7])
+    full = load_dataset("digits")
+    assert ds.n_classes == 2 and set(np.unique(ds.y)) == {0, 1}
+    assert len(ds.y) == int(((full.y == 3) | (full.y == 7)).sum())
+    assert np.array_equal(ds.x[ds.y == 1], full.x[full.y == 7])
+    source = tmp_path / "debian"
+    write_mnist_family(source, n_train=30, n_test=20, gz=True)
+    fm = load_dataset("fashion-mnist", tmp_path / "root", source_dir=source, classes=[0, 1, 2])
+    assert len(fm.train_idx) == 9 and len(fm.eval_idx) == 6 and fm.eval_idx.min() == 9
+    with pytest.raises(ValueError, match="data.classes"):
+        load_dataset("digits", classes=[3, 3])

@@ -59,22 +59,37 @@ def load_dataset(
     *,
     download: bool = False,
     source_dir: str | os.PathLike = "/usr/share/datasets/fashion-mnist",
+    classes: list[int] | None = None,
 ) -> Dataset:
     """Load ``name`` (one of :data:`DATASETS`).
 
     ``root`` is the torchvision root for mnist, fashion-mnist and cifar10; ``download`` lets torchvision
     fetch mnist/cifar10 into it. Fashion-MNIST is unpacked into ``root`` from the Debian package's
-    ``.gz`` files in ``source_dir`` on first use.
+    ``.gz`` files in ``source_dir`` on first use. ``classes`` keeps only those labels, renumbered 0..k-1
+    in the given order (small exact-enumeration runs).
     """
     if name == "digits":
-        return _digits()
-    if name == "fashion-mnist":
-        return _fashion_mnist(Path(root), Path(source_dir))
-    if name == "mnist":
-        return _mnist(Path(root), download)
-    if name == "cifar10":
-        return _cifar10(Path(root), download)
-    raise ValueError(f"unknown dataset {name!r} (config key data.dataset); choose one of {', '.join(DATASETS)}")
+        ds = _digits()
+    elif name == "fashion-mnist":
+        ds = _fashion_mnist(Path(root), Path(source_dir))
+    elif name == "mnist":
+        ds = _mnist(Path(root), download)
+    elif name == "cifar10":
+        ds = _cifar10(Path(root), download)
+    else:
+        raise ValueError(f"unknown dataset {name!r} (config key data.dataset); choose one of {', '.join(DATASETS)}")
+    return ds if classes is None else _subset_classes(ds, classes)
+
+
+def _subset_classes(ds: Dataset, classes: list[int]) -> Dataset:
+    if len(set(classes)) != len(classes) or len(classes) < 2 or not all(0 <= c < ds.n_classes for c in classes):
+        raise ValueError(f"data.classes must list at least 2 distinct labels of {ds.name} (0..{ds.n_classes - 1}), got {classes}")
+    relabel = np.full(ds.n_classes, -1)
+    relabel[list(classes)] = np.arange(len(classes))
+    keep = relabel[ds.y] >= 0
+    new_index = np.cumsum(keep) - 1
+    part = lambda idx: new_index[idx[keep[idx]]]  # noqa: E731
+    return Dataset(ds.name, ds.x[keep], relabel[ds.y[keep]].astype(np.int64), part(ds.train_idx), part(ds.eval_idx), len(classes))
 
 
 def _digits() -> Dataset:
@@ -221,3 +236,9 @@ def take_probes(rest: np.ndarray, keep: np.ndarray, n_val: int, n_pool: int) -> 
             f"filter; lower them or set split.pool_correct_only: false"
         )
     return kept[:n_val], kept[n_val : n_val + n_pool]
+
+
+def load_configured(cfg: dict) -> Dataset:
+    """:func:`load_dataset` from the workflow's ``data`` config section."""
+    return load_dataset(cfg["dataset"], cfg.get("root", "data"), download=cfg.get("download", False),
+                        source_dir=cfg.get("source_dir", "/usr/share/datasets/fashion-mnist"), classes=cfg.get("classes"))

@@ -138,3 +138,6 @@ FINAL += [
     f"{FIGURES}/value_loss.png",
 ]
 FINAL += [f"{FIGURES}/top10_{m}.png" for m in EXPL["methods"]]
+
+if COAL["exact"]:
+    FINAL += [f"{TABLES}/accuracy_vs_exact.csv"]

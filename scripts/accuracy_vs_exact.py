@@ -1,0 +1,33 @@
+"""Rule accuracy_vs_exact: every explainer (unseen test samples, and seen pool samples) and KernelSHAP from
+the same kernel table (seen pool samples) against the exact values."""
+
+import numpy as np
+import pandas as pd
+from common import start
+
+from fastdatashapley.accuracy import compare
+from fastdatashapley.explainer import Explainer
+from fastdatashapley.io import load_npz, load_values
+from fastdatashapley.report import plot_accuracy_vs_exact, write_table
+from fastdatashapley.shapley import kernel_from_samples
+from fastdatashapley.utility_table import UtilityTable
+
+log = start(snakemake)  # noqa: F821
+inp, out = snakemake.input, snakemake.output  # noqa: F821
+exact, _ = load_values(inp.exact)  # [n, P, m] over all probes
+probes = load_npz(inp.probes)
+test, pool = np.flatnonzero(probes["role"] == 2), np.flatnonzero(probes["role"] == 0)
+seen = pool[: snakemake.params.n_seen]  # noqa: F821
+rows = []
+for method, values_path, explainer_path in zip(snakemake.params.methods, inp["values"], inp.explainers):  # noqa: F821
+    est, _ = load_values(values_path)
+    rows.append({"method": method, "split": "unseen", **compare(est, exact[:, test], probes["y"][test])})
+    on_pool = Explainer.load(explainer_path).values(probes["x"][seen]).transpose(1, 0, 2)
+    rows.append({"method": method, "split": "seen", **compare(on_pool, exact[:, seen], probes["y"][seen])})
+table = UtilityTable.load(inp.kernel)
+ks = kernel_from_samples(table.masks, table.utilities[:, seen], table.null[seen], table.grand[seen])
+rows.append({"method": "kernelshap", "split": "seen", **compare(ks, exact[:, seen], probes["y"][seen])})
+frame = pd.DataFrame(rows)[["method", "split", "pearson", "spearman", "rel_l2", "n_samples"]]
+write_table(frame, out.csv, out.md)
+plot_accuracy_vs_exact(frame, out.png.removesuffix(".png"))
+log.info("accuracy vs exact:\n%s", frame.to_string())

@@ -39,7 +39,7 @@ elif method == "freeshap":
 else:
     if method == "tmc":
         values = shapley.tmc(engine, n, cfg["n_permutations"], tolerance=cfg["tolerance"], seed=p.seed,
-                             batch_permutations=cfg["batch_permutations"])
+                             batch_permutations=cfg["batch_permutations"], progress=True)
     elif method == "group_testing":
         values = shapley.group_testing(engine, n, cfg["n_samples"], epsilon=cfg["epsilon"], seed=p.seed)
     else:

@@ -168,6 +168,7 @@ def tmc(
     batch_permutations: int = 64,
     seed: int = 0,
     return_count: bool = False,
+    progress: bool = False,
 ):
     """Truncated Monte Carlo DataShapley (Ghorbani & Zou 2019): ``[n, *out]``.
 
@@ -178,8 +179,10 @@ def tmc(
     least 100 permutations are done and the mean relative change of the values over the last 100 is below
     ``convergence`` (``n_permutations`` is the maximum). ``batch_permutations=1`` is the sequential
     algorithm; the result does not depend on it. With ``return_count`` also returns
-    (permutations used, utility evaluations).
+    (permutations used, utility evaluations). ``progress`` shows a bar over permutation batches.
     """
+    from tqdm.auto import tqdm
+
     n = C.check_n(n)
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
@@ -188,7 +191,7 @@ def tmc(
     total = np.zeros((n, *grand.shape))
     history: list[np.ndarray] = []
     done = evaluations = 0
-    for start in range(0, n_permutations, batch_permutations):
+    for start in tqdm(range(0, n_permutations, batch_permutations), desc="tmc permutations", disable=not progress):
         block = orders[start : start + batch_permutations]
         b = len(block)
         prev = np.repeat(null[None], b, axis=0)

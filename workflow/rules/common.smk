@@ -141,3 +141,11 @@ FINAL += [f"{FIGURES}/top10_{m}.png" for m in EXPL["methods"]]
 
 if COAL["exact"]:
     FINAL += [f"{TABLES}/accuracy_vs_exact.csv"]
+
+GROUPING_RESULTS = [f"{R}/grouping/label-label.json"] + [
+    f"{R}/grouping/{kind}-{features}.json"
+    for kind in ("kmeans", "spectral")
+    for features in ("pixels", "outputs", "embeddings")
+]
+if EVAL["grouping_study"]:
+    FINAL += [f"{TABLES}/grouping.csv"]

@@ -1,29 +1,38 @@
-"""Explainers trained on utility tables of a known game; inference, save/load, groups and payouts; CLI."""
-
-import json
+"""Explainers: the loss and its normalisation, the nets, training on utility tables of a known game
+(FDS/AFDS/GFDS/GFDS+), inference, save/load and bad inputs."""
 
 import numpy as np
 import pytest
 import torch
 
-from fastdatashapley.cli import main
-from fastdatashapley.coalitions import group_kernel_masks, kernel_masks
+from fastdatashapley.coalitions import all_masks, expand_groups, gfds_masks, group_kernel_masks, kernel_masks
 from fastdatashapley.data import load_dataset
-from fastdatashapley.explainer import Explainer, expand, fit_explainer, normalise
-from fastdatashapley.grouping import make_groups
-from fastdatashapley.payout import split_payment
+from fastdatashapley.explainer import Explainer, expand, fds_loss, fit_explainer, group_penalty, normalise
+from fastdatashapley.explainer_nets import NETS, ResNet50Explainer, build_net, net_config
 from fastdatashapley.service import fit_service_model
 from fastdatashapley.training import TrainerSpec
 from fastdatashapley.utility_table import UtilityTable
 
 N, M = 12, 3
+GROUPS = [np.array([0, 1, 2, 3]), np.array([4, 5, 6, 7]), np.array([8, 9, 10, 11])]  # by label (4 per class)
+TINY = dict(net_options={"width": 8, "hidden": 64}, lr=3e-3, coalitions_per_x=16, seed=0, device="cpu", dataset="digits")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets on a shared 2-core machine: one intra-op thread is several times faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def game():
-    """A real service model on 12 digits of classes 0-2, and an additive game whose values depend on x.
+    """A real service model on 12 digits of classes 0-2, and an additive game whose values depend on x:
 
-    phi_i(x)[y] = (f_D(x) - f_0(x))[y] * softmax_i(a_i * mean(x) + b_i): efficient by construction.
+    phi_i(x)[y] = (f_D(x) - f_0(x))[y] * softmax_i(a_i * mean(x) + b_i), efficient by construction.
+    Utility tables hold v(s) = f_0(x) + s^T phi(x) for any design.
     """
     ds = load_dataset("digits", classes=[0, 1, 2])
     idx = np.concatenate([np.flatnonzero(ds.y == c)[:4] for c in range(3)])
@@ -34,120 +43,265 @@ def game():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=N) * 8, rng.normal(size=N)
 
-    def true_values(x):
+    def truth(x):
         logits = a[None] * x.reshape(len(x), -1).mean(1, keepdims=True) + b[None]
         w = np.exp(logits - logits.max(1, keepdims=True))
         w /= w.sum(1, keepdims=True)
-        return w[:, :, None] * (service.proba(x) - service.null_proba(x))[:, None, :]  # [B, n, m]
+        return w[:, :, None] * (service.proba(x) - service.null_proba(x)).astype(np.float64)[:, None, :]  # [B, n, m]
 
-    phi = true_values(probes)
+    phi = truth(probes)
     null, grand = service.null_proba(probes), service.proba(probes)
 
-    def table_for(masks):
+    def table_for(masks, **meta):
         util = null[None] + np.einsum("sn,pnm->spm", masks.astype(float), phi)
-        return UtilityTable(masks, util, null, grand, np.arange(len(probes)), {"design": "test"})
+        return UtilityTable(masks, util, null, grand, np.arange(len(probes)), {"design": "test", **meta})
 
-    return dict(ds=ds, idx=idx, service=service, probes=probes, role=role, truth=true_values, table_for=table_for)
+    return dict(x_train=ds.x[idx], y_train=ds.y[idx], service=service, probes=probes, role=role, truth=truth,
+                table_for=table_for, test=probes[role == 2], kernel=table_for(kernel_masks(N, 256, seed=1)))
 
 
 def fit(game, table, method="fds", **kw):
-    ds, idx = game["ds"], game["idx"]
-    args = dict(method=method, max_epochs=60, patience=15, lr=3e-3, coalitions_per_x=16, seed=0, device="cpu", dataset="digits")
-    return fit_explainer(table, game["probes"], game["role"], game["service"], ds.x[idx], ds.y[idx], **{**args, **kw})
+    args = dict(method=method, max_epochs=40, patience=15, **TINY)
+    return fit_explainer(table, game["probes"], game["role"], game["service"], game["x_train"], game["y_train"], **{**args, **kw})
 
 
-def test_normalisation_is_exactly_efficient():
-    phi = torch.randn(4, 7, 3, dtype=torch.float64)
-    total = torch.randn(4, 3, dtype=torch.float64)
-    assert torch.allclose(normalise(phi, total).sum(1), total)
+def pearson(a, b):
+    return np.corrcoef(np.ravel(a), np.ravel(b))[0, 1]
 
 
-def test_fds_recovers_the_values_of_unseen_samples(game, tmp_path):
-    explainer = fit(game, game["table_for"](kernel_masks(N, 256, seed=1)))
-    test = game["probes"][game["role"] == 2]
+def total_gain(game, x):
+    s = game["service"]
+    return s.proba(x).astype(np.float64) - s.null_proba(x).astype(np.float64)
+
+
+# -- the loss ------------------------------------------------------------------------------------
+
+
+def test_normalisation_is_exactly_efficient_and_ignores_uniform_shifts():
+    gen = torch.Generator().manual_seed(0)
+    phi = torch.randn(4, 7, 3, dtype=torch.float64, generator=gen)
+    total = torch.randn(4, 3, dtype=torch.float64, generator=gen)
+    out = normalise(phi, total)
+    assert torch.allclose(out.sum(1), total, atol=1e-14, rtol=0)
+    assert torch.allclose(normalise(phi + 5.0, total), out, atol=1e-13, rtol=0)
+    assert torch.allclose(out - phi, ((total - phi.sum(1)) / 7).unsqueeze(1).expand_as(phi))
+
+
+def test_loss_matches_its_definition_and_gradients_flow_through_normalisation():
+    gen = torch.Generator().manual_seed(1)
+    B, K, k, m = 3, 5, 6, 2
+    phi = torch.randn(B, k, m, dtype=torch.float64, generator=gen, requires_grad=True)
+    total = torch.randn(B, m, dtype=torch.float64, generator=gen)
+    s = (torch.rand(B, K, k, generator=gen) < 0.5).double()
+    gain = torch.randn(B, K, m, dtype=torch.float64, generator=gen)
+    loss = fds_loss(phi, total, s, gain)
+    p, t, sn, g = phi.detach().numpy(), total.numpy(), s.numpy(), gain.numpy()
+    expected = np.mean([(g[b, j, y] - sum(sn[b, j, i] * (p[b, i, y] + (t[b, y] - p[b, :, y].sum()) / k) for i in range(k))) ** 2
+                        for b in range(B) for j in range(K) for y in range(m)])
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+    loss.backward()
+    # the loss does not change when every phi of a sample and label moves by the same amount
+    assert torch.allclose(phi.grad.sum(1), torch.zeros(B, m, dtype=torch.float64), atol=1e-14)
+
+
+def test_loss_is_zero_at_the_shapley_values_of_an_additive_game():
+    rng = np.random.default_rng(2)
+    values = torch.from_numpy(rng.normal(size=(2, 8, 3)))
+    s = torch.from_numpy(kernel_masks(8, 20, seed=0).astype(np.float64)).expand(2, 20, 8)
+    gain = torch.einsum("bsk,bkm->bsm", s, values)
+    assert fds_loss(values + 0.3, values.sum(1), s, gain).item() < 1e-28  # the shift is undone by normalisation
+    assert fds_loss(values * 1.1, values.sum(1), s, gain).item() > 1e-4
+
+
+def test_group_penalty_and_expand_match_their_definitions():
+    rng = np.random.default_rng(3)
+    phi = rng.normal(size=(2, 5, 3))
+    groups = [np.array([0, 3]), np.array([1, 2, 4])]
+    expected = sum(np.mean([np.linalg.norm(phi[b, g, y] - phi[b, g, y].mean()) for b in range(2) for y in range(3)]) for g in groups)
+    got = group_penalty(torch.from_numpy(phi), [torch.from_numpy(g) for g in groups])
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    flat = torch.from_numpy(np.repeat(phi[:, :1], 5, axis=1))  # equal within groups -> penalty 0
+    assert group_penalty(flat, [torch.from_numpy(g) for g in groups]).item() == 0
+    phi_g = torch.arange(6, dtype=torch.float64).view(1, 2, 3)
+    out = expand(phi_g, groups, 5)
+    assert torch.allclose(out[0, 3], phi_g[0, 0] / 2) and torch.allclose(out[0, 4], phi_g[0, 1] / 3)
+    assert torch.allclose(out.sum(1), phi_g.sum(1))
+
+
+# -- the nets ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_small_nets_map_images_to_values(shape):
+    for name in ("small_cnn", "small_unet"):
+        net = build_net(net_config(name, shape, 7, 4, width=4, hidden=16))
+        out = net(torch.rand(2, *shape))
+        assert out.shape == (2, 7, 4)
+        assert torch.count_nonzero(out) == 0  # zero-initialised head: the untrained explainer splits evenly
+    assert set(NETS) == {"small_cnn", "small_unet", "resnet50"}
+    with pytest.raises(ValueError, match="unknown explainer net"):
+        net_config("vgg", (1, 8, 8), 3, 2)
+    with pytest.raises(ValueError, match="unknown options"):
+        net_config("small_cnn", (1, 8, 8), 3, 2, depth=3)
+
+
+def test_resnet50_explainer_and_local_pretrained_weights(tmp_path):
+    from torchvision.models import resnet50
+
+    net = build_net(net_config("resnet50", (1, 8, 8), 5, 3)).eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 1, 8, 8)).shape == (2, 5, 3)
+    missing = tmp_path / "nowhere" / "resnet50.pt"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        ResNet50Explainer(3, 5, 3, missing)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="junk.pt"):
+        ResNet50Explainer(3, 5, 3, tmp_path / "junk.pt")
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt is not a ResNet-50"):
+        ResNet50Explainer(3, 5, 3, tmp_path / "other.pt")
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        ref = resnet50(weights=None)
+    torch.save(ref.state_dict(), tmp_path / "r50.pt")
+    loaded = ResNet50Explainer(3, 5, 3, tmp_path / "r50.pt")
+    assert torch.equal(loaded.net.layer3[0].conv2.weight, ref.layer3[0].conv2.weight)
+    with torch.no_grad():
+        assert loaded.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 5, 3)
+    with pytest.raises(ValueError, match="only apply to the resnet50"):
+        build_net(net_config("small_cnn", (1, 8, 8), 5, 3), tmp_path / "r50.pt")
+
+
+# -- training and inference ----------------------------------------------------------------------
+
+
+def test_fds_recovers_the_values_of_unseen_samples_and_round_trips(game, tmp_path):
+    trainer = {"arch": "digits_cnn", "epochs": 5}
+    explainer = fit(game, game["table_for"](kernel_masks(N, 256, seed=1), trainer=trainer))
+    test = game["test"]
     est, truth = explainer.values(test), game["truth"](test)
-    r = np.corrcoef(est.ravel(), truth.ravel())[0, 1]
-    assert r > 0.9, r
-    assert np.allclose(est.sum(1), game["service"].proba(test) - game["service"].null_proba(test))
+    assert est.dtype == np.float64 and est.shape == (len(test), N, M)
+    assert pearson(est, truth) > 0.95
+    assert np.allclose(est.sum(1), total_gain(game, test), atol=1e-12, rtol=0)  # efficiency, exactly
+    # early stopping bookkeeping: the restored weights are the best validation loss seen
+    h = explainer.history
+    assert 1 <= len(h) <= 40 and {"epoch", "train_loss", "val_loss", "lr", "seconds"} <= set(h[0])
+    assert explainer.meta["best_val_loss"] <= min(r["val_loss"] for r in h)
+    assert explainer.meta["trainer"] == trainer
+    # one label per image
+    labels = np.arange(len(test)) % M
+    assert np.array_equal(explainer.values_for(test, labels), est[np.arange(len(test)), :, labels])
+    pred = game["service"].proba(test).argmax(1)
+    assert np.array_equal(explainer.values_for(test), est[np.arange(len(test)), :, pred])
     explainer.save(tmp_path / "e.pt")
     again = Explainer.load(tmp_path / "e.pt")
     assert np.array_equal(again.values(test), est)
-    assert explainer.history[-1]["val_loss"] >= min(h["val_loss"] for h in explainer.history)
+    assert again.history == explainer.history and again.method == "fds" and again.dataset == "digits"
+    assert np.array_equal(again.x_train, game["x_train"]) and np.array_equal(again.y_train, game["y_train"])
 
 
-def test_gfds_plus_split_and_penalty(game):
-    groups = make_groups("label", "pixels", game["ds"].x[game["idx"]], game["ds"].y[game["idx"]], 3)
-    table = game["table_for"](group_kernel_masks(groups, N, 6, seed=0))
-    split = fit(game, table, "gfds+", groups=groups, variant="split", max_epochs=10)
-    test = game["probes"][game["role"] == 2][:5]
-    v = split.values(test)
-    for g in groups:  # every member of a group gets the same share
-        assert np.allclose(v[:, g], v[:, g[:1]])
-    penalty = fit(game, table, "gfds+", groups=groups, variant="penalty", gamma=1.0, max_epochs=10)
-    assert penalty.values(test).shape == (5, N, M)
-    phi = torch.arange(6, dtype=torch.float64).view(1, 2, 3)
-    assert torch.allclose(expand(phi, [np.array([0, 2]), np.array([1])], 3)[0, 0], phi[0, 0] / 2)
+def test_training_is_seeded_and_deterministic(game):
+    a = fit(game, game["kernel"], max_epochs=3)
+    b = fit(game, game["kernel"], max_epochs=3)
+    c = fit(game, game["kernel"], max_epochs=3, seed=1)
+    x = game["test"][:8]
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert np.array_equal(a.values(x), b.values(x)) and strip(a.history) == strip(b.history)
+    assert not np.array_equal(a.values(x), c.values(x))
 
 
-def test_bad_inputs(game, tmp_path):
-    explainer = fit(game, game["table_for"](kernel_masks(N, 64, seed=1)), max_epochs=2)
-    with pytest.raises(ValueError, match="image shape"):
+def test_gfds_trains_on_a_group_design(game):
+    masks, _ = gfds_masks(GROUPS, N, 256, seed=2)
+    explainer = fit(game, game["table_for"](masks), "gfds", groups=GROUPS)
+    test = game["test"]
+    assert pearson(explainer.values(test), game["truth"](test)) > 0.9
+    assert explainer.variant is None and [g.tolist() for g in explainer.groups] == [g.tolist() for g in GROUPS]
+
+
+def test_gfds_plus_split_values_groups_and_shares_them_evenly(game, tmp_path):
+    proper = all_masks(3)[1:-1]  # the 6 proper group coalitions
+    table = game["table_for"](expand_groups(GROUPS, proper, N))
+    assert np.array_equal(np.unique(group_kernel_masks(GROUPS, N, 64, seed=0), axis=0), np.unique(table.masks, axis=0))
+    explainer = fit(game, table, "gfds+", groups=GROUPS, variant="split")
+    assert explainer.net_config["n_out"] == 3 and explainer.variant == "split"
+    test = game["test"]
+    v, truth = explainer.values(test), game["truth"](test)
+    for g in GROUPS:
+        assert np.array_equal(v[:, g], np.repeat(v[:, g[:1]], len(g), axis=1))
+    group_est = np.stack([v[:, g].sum(1) for g in GROUPS], 1)
+    group_true = np.stack([truth[:, g].sum(1) for g in GROUPS], 1)
+    assert pearson(group_est, group_true) > 0.95
+    assert np.allclose(v.sum(1), total_gain(game, test), atol=1e-12, rtol=0)
+    explainer.save(tmp_path / "g.pt")
+    assert np.array_equal(Explainer.load(tmp_path / "g.pt").values(test), v)
+
+
+def test_gfds_plus_penalty_pulls_values_inside_a_group_together(game):
+    def spread(e):
+        v = e.values(game["test"])
+        return np.mean([v[:, g].std(1).mean() for g in GROUPS])
+
+    free = fit(game, game["kernel"], "gfds+", groups=GROUPS, variant="penalty", gamma=0.0, max_epochs=15)
+    tied = fit(game, game["kernel"], "gfds+", groups=GROUPS, variant="penalty", gamma=1.0, max_epochs=15)
+    assert free.net_config["n_out"] == N and tied.meta["gamma"] == 1.0
+    assert spread(tied) < 0.2 * spread(free)
+
+
+# -- bad inputs ----------------------------------------------------------------------------------
+
+
+def test_bad_inputs_give_clear_errors(game, tmp_path):
+    explainer = fit(game, game["kernel"], max_epochs=1)
+    with pytest.raises(ValueError, match=r"image shape \[1, 3, 8, 8\].*1 channel of 8x8"):
         explainer.values(np.zeros((1, 3, 8, 8)))
+    with pytest.raises(ValueError, match="image shape"):
+        explainer.values(np.zeros((2, 1, 28, 28)))
     with pytest.raises(ValueError, match="NaN"):
         explainer.values(np.full((1, 1, 8, 8), np.nan))
+    with pytest.raises(ValueError, match="label 3 is out of range"):
+        explainer.values_for(game["test"][:2], [0, 3])
     with pytest.raises(ValueError, match="dataset 'digits', not 'mnist'"):
         explainer.check_compatible("mnist", N)
     with pytest.raises(ValueError, match="n = 12"):
         explainer.check_compatible("digits", 100)
+    with pytest.raises(ValueError, match="m = 3"):
+        explainer.check_compatible(n_classes=10)
+    explainer.check_compatible("digits", N, (1, 8, 8), M)
+
+
+def test_bad_training_inputs(game):
+    kernel = game["kernel"]
     with pytest.raises(ValueError, match="unknown explainer method"):
-        fit(game, game["table_for"](kernel_masks(N, 16)), "shap")
+        fit(game, kernel, "shap")
+    with pytest.raises(ValueError, match="variant"):
+        fit(game, kernel, "gfds+", groups=GROUPS, variant="avg")
+    with pytest.raises(ValueError, match="gfds\\+ needs groups"):
+        fit(game, kernel, "gfds+")
+    with pytest.raises(ValueError, match="not a group-coalition design"):
+        fit(game, kernel, "gfds+", groups=GROUPS, variant="split")
+    with pytest.raises(ValueError, match="partition"):
+        fit(game, kernel, "gfds", groups=[np.arange(5)])
+    with pytest.raises(ValueError, match="role"):
+        fit_explainer(kernel, game["probes"], np.full(240, 7), game["service"], game["x_train"], game["y_train"], method="fds")
+    with pytest.raises(ValueError, match="x_probe must have shape"):
+        fit_explainer(kernel, game["probes"][:10], game["role"], game["service"], game["x_train"], game["y_train"], method="fds")
+    with pytest.raises(ValueError, match="null utilities differ"):  # probes in another order than the table's
+        fit_explainer(kernel, game["probes"][::-1], game["role"], game["service"], game["x_train"], game["y_train"], method="fds")
+    with pytest.raises(ValueError, match="n = 12"):
+        fit_explainer(kernel, game["probes"], game["role"], game["service"], game["x_train"][:5], game["y_train"][:5], method="fds")
+
+
+def test_broken_explainer_files_are_named(game, tmp_path):
+    explainer = fit(game, game["kernel"], max_epochs=1)
+    with pytest.raises(ValueError, match="nothing.pt does not exist"):
+        Explainer.load(tmp_path / "nothing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="junk.pt"):
         Explainer.load(tmp_path / "junk.pt")
-
-
-def test_grouping_functions(game):
-    ds, idx = game["ds"], game["idx"]
-    by_label = make_groups("label", "pixels", ds.x[idx], ds.y[idx], 3)
-    assert [sorted(ds.y[idx][g].tolist()) for g in by_label] == [[0] * 4, [1] * 4, [2] * 4]
-    for kind in ("kmeans", "spectral"):
-        for view in ("pixels", "outputs", "embeddings"):
-            groups = make_groups(kind, view, ds.x[idx], ds.y[idx], 3, service=game["service"], seed=0)
-            flat = np.sort(np.concatenate(groups))
-            assert np.array_equal(flat, np.arange(N)) and all(len(g) for g in groups)
-            assert [g.tolist() for g in groups] == [g.tolist() for g in make_groups(kind, view, ds.x[idx], ds.y[idx], 3, service=game["service"], seed=0)]
-    with pytest.raises(ValueError, match="grouping.kind"):
-        make_groups("tree", "pixels", ds.x[idx], ds.y[idx], 3)
-
-
-def test_payment_policies():
-    v = np.array([2.0, 1.0, -1.0])
-    assert np.allclose(split_payment(v, 10.0, "keep"), [10, 5, -5])
-    assert np.allclose(split_payment(v, 10.0, "clip"), [20 / 3, 10 / 3, 0])
-    with pytest.raises(ValueError, match="sum to"):
-        split_payment(np.array([-1.0, 0.5]), 1.0, "keep")
-    with pytest.raises(ValueError, match="policy"):
-        split_payment(v, 1.0, "drop")
-
-
-def test_cli_explain(game, tmp_path, capsys):
-    explainer = fit(game, game["table_for"](kernel_masks(N, 64, seed=1)), max_epochs=3)
-    path = tmp_path / "e.pt"
-    explainer.save(path)
-    image = game["probes"][200]
-    np.save(tmp_path / "x.npy", image)
-    from PIL import Image
-
-    Image.fromarray((image[0] * 255).astype(np.uint8)).save(tmp_path / "x.png")
-    assert main(["explain", "--explainer", str(path), "--image", str(tmp_path / "x.npy"), "--top", "5", "--pay", "100", "--negative", "clip", "--json", "--grid", str(tmp_path / "g.png")]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert len(out["top"]) == 5 and out["top"][0]["value"] >= out["top"][-1]["value"]
-    assert sum(out["payments"]["shares"]) == pytest.approx(100)
-    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
-    assert main(["explain", "--explainer", str(path), "--image", str(tmp_path / "x.png"), "--label", "1"]) == 0
-    assert "label 1" in capsys.readouterr().out
-    assert main(["explain", "--explainer", str(path), "--image", str(tmp_path / "x.npy"), "--label", "7"]) == 2
-    assert "out of range" in capsys.readouterr().err
-    np.save(tmp_path / "bad.npy", np.zeros((3, 8, 8)))
-    assert main(["explain", "--explainer", str(path), "--image", str(tmp_path / "bad.npy")]) == 2
-    assert "image shape" in capsys.readouterr().err
+    explainer.save(tmp_path / "e.pt")
+    blob = torch.load(tmp_path / "e.pt", weights_only=True)
+    for key, value, message in [("format", 1, "format 1"), ("y_train", torch.full((N,), 9), "labels outside"),
+                                ("groups", [torch.arange(5)], "partition")]:
+        torch.save({**blob, key: value}, tmp_path / "bad.pt")
+        with pytest.raises(ValueError, match=f"bad.pt is invalid: .*{message}"):
+            Explainer.load(tmp_path / "bad.pt")

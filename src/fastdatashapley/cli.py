@@ -1,13 +1,21 @@
 """The ``fastdatashapley`` command.
 
-``fastdatashapley explain --explainer FILE --image PNG|NPY [--label Y] [--top 10] [--pay C --negative clip|keep]
-[--json] [--grid out.png]`` values every training point for one new image in one forward pass, prints the top
-contributors (and the payment split of C, paper section 2.1), and can draw the image beside its top
-training images.
+``fastdatashapley explain --explainer FILE --image PNG|NPY [--label Y] [--top 10] [--pay C --negative keep|clip]
+[--json] [--grid out.png]`` values every training point for one new image in one forward pass, prints the
+top contributors (rank, training index, training label, value and, with ``--pay``, the share of C; paper
+section 2.1), and can draw the image beside its top training images (paper Figures 5 and 6).
+Without ``--label`` the service model's predicted label is explained.
 
-Images: ``.npy`` arrays ``[C, H, W]`` or ``[H, W]`` with values in [0, 1]; ``.png`` files are read with
-Pillow and scaled by 1/255 (grayscale for 1-channel explainers, RGB for 3-channel ones). The size must
-be the explainer's input size; nothing is resized.
+``fastdatashapley info --explainer FILE [--json]`` prints what an explainer file holds.
+
+Images are never resized or converted between colour and grayscale; they must match the explainer:
+
+* ``.npy``: ``[C, H, W]``, ``[1, C, H, W]``, or ``[H, W]`` for 1-channel explainers; values in [0, 1].
+* ``.png``: H x W pixels. Grayscale PNGs (modes 1, L, LA, I;16) feed 1-channel explainers; RGB(A) and
+  palette PNGs feed 3-channel ones, and also 1-channel ones when all three channels are equal (a lossless
+  grayscale). Alpha is dropped. 8-bit values are divided by 255, 16-bit ones by 65535.
+
+Errors (bad file, shape, channels, value range, label) print one line to stderr and exit with status 2.
 """
 
 from __future__ import annotations
@@ -20,37 +28,121 @@ from pathlib import Path
 import numpy as np
 
 from .explainer import Explainer
+from .io import atomic_path
 from .payout import POLICIES, split_payment
 
 
-def read_image(path: str | Path, channels: int) -> np.ndarray:
-    """An image file as float32 ``[C, H, W]`` in [0, 1] (see the module docstring)."""
+def read_image(path: str | Path, in_shape: tuple[int, int, int]) -> np.ndarray:
+    """The image file ``path`` as float32 ``[C, H, W]`` in [0, 1], checked against ``in_shape`` (module docstring)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image file {path} does not exist")
-    if path.suffix.lower() == ".npy":
-        x = np.load(path, allow_pickle=False).astype(np.float32)
-        if x.ndim == 2:
+    c, h, w = in_shape
+    want = f"{c} channel{'s' if c > 1 else ''} of {h}x{w} pixels"
+    if not path.is_file():
+        raise ValueError(f"image file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise ValueError(f"cannot read image file {path}: {exc}") from exc
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"image file {path} holds {x.dtype} values, not numbers")
+        x = x.astype(np.float32)
+        if x.ndim == 2 and c == 1:
             x = x[None]
-    elif path.suffix.lower() == ".png":
-        from PIL import Image
+        elif x.ndim == 4 and x.shape[0] == 1:
+            x = x[0]
+        if x.shape != (c, h, w):
+            raise ValueError(f"image file {path} has shape {list(x.shape)}; this explainer takes [{c}, {h}, {w}] ({want})")
+        if not np.isfinite(x).all():
+            raise ValueError(f"image file {path} contains NaN or Inf")
+        if x.min() < -1e-6 or x.max() > 1 + 1e-6:
+            raise ValueError(f"image file {path} has values in [{x.min():.4g}, {x.max():.4g}]; they must lie in [0, 1]")
+        return np.clip(x, 0, 1)
+    if suffix == ".png":
+        return _read_png(path, in_shape, want)
+    raise ValueError(f"image file {path} must be .png or .npy")
 
+
+def _read_png(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarray:
+    from PIL import Image
+
+    c, h, w = in_shape
+    try:
         with Image.open(path) as img:
-            arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
-        x = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    else:
-        raise ValueError(f"image file {path} must be .png or .npy")
+            img.load()
+            mode = img.mode
+            if mode in ("1", "L", "LA"):
+                arr, scale = np.asarray(img.convert("L")), 255.0
+            elif mode.startswith("I;16"):
+                arr, scale = np.asarray(img).astype(np.float32), 65535.0
+            elif mode in ("RGB", "RGBA", "P", "PA"):
+                arr, scale = np.asarray(img.convert("RGB")), 255.0
+            else:
+                raise ValueError(f"PNG mode {mode} is not supported (use grayscale or RGB)")
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"cannot read image file {path}: {exc}") from exc
+    arr = arr.astype(np.float32) / scale
+    x = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    if x.shape[1:] != (h, w):
+        raise ValueError(f"image file {path} is {x.shape[2]}x{x.shape[1]} pixels (width x height); this explainer takes "
+                         f"{w}x{h}; resize it first (nothing is resized here)")
+    if x.shape[0] == 3 and c == 1:
+        if not (np.array_equal(x[0], x[1]) and np.array_equal(x[0], x[2])):
+            raise ValueError(f"image file {path} is a colour ({mode}) PNG; this explainer takes {want}: convert it to grayscale first")
+        x = x[:1]
+    elif x.shape[0] != c:
+        raise ValueError(f"image file {path} is a grayscale ({mode}) PNG; this explainer takes {want}: convert it to RGB first")
     return x
 
 
+def draw_grid(path: str | Path, image: np.ndarray, label: int, predicted: int, x_train: np.ndarray, y_train: np.ndarray,
+              values: np.ndarray, order: np.ndarray, title: str = "") -> None:
+    """The test image ``[C, H, W]`` beside the training images ``order`` with their index, label and value
+    (paper Figures 5/6), written atomically to ``path`` (format from its suffix: .png, .pdf or .svg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def show(ax, img: np.ndarray, text: str, colour: str) -> None:
+        img = np.transpose(np.clip(img, 0, 1), (1, 2, 0))
+        ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None, vmin=0, vmax=1)
+        ax.set_title(text, fontsize=8, color=colour)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(1.5)
+
+    fig, axes = plt.subplots(1, len(order) + 1, figsize=(1.35 * (len(order) + 1), 2.0), squeeze=False)
+    show(axes[0, 0], image, f"test image\nlabel {label}\npred {predicted}", "tab:red")
+    for ax, i in zip(axes[0, 1:], order):
+        show(ax, x_train[i], f"#{i} y={y_train[i]}\nv={values[i]:.4f}", "tab:green" if values[i] >= 0 else "tab:gray")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    if fmt not in ("png", "pdf", "svg"):
+        plt.close(fig)
+        raise ValueError(f"--grid {path} must end in .png, .pdf or .svg")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
 def explain(args: argparse.Namespace) -> dict:
-    """Run ``explain`` and return the result as a dict (also printed by :func:`main`)."""
+    """Run ``explain`` and return the result as a dict (printed by :func:`main`)."""
+    if args.top < 1:
+        raise ValueError(f"--top must be >= 1, got {args.top}")
+    if args.pay is not None and not np.isfinite(args.pay):
+        raise ValueError(f"--pay must be a finite amount, got {args.pay}")
     explainer = Explainer.load(args.explainer)
-    x = explainer.check_images(read_image(args.image, explainer.service.spec.in_shape[0]))
-    predicted = int(explainer.service.proba(x)[0].argmax())
-    label = predicted if args.label is None else args.label
-    if not 0 <= label < explainer.m:
-        raise ValueError(f"--label {label} is out of range: this explainer's labels are 0..{explainer.m - 1}")
+    x = explainer.check_images(read_image(args.image, explainer.in_shape)[None])
+    predicted = int(explainer.predict(x)[0])
+    label = predicted if args.label is None else int(explainer.check_labels(args.label, 1)[0])
     values = explainer.values(x)[0, :, label]  # [n]
     order = np.argsort(-values, kind="stable")[: args.top]
     shares = split_payment(values, args.pay, args.negative) if args.pay is not None else None
@@ -60,29 +152,29 @@ def explain(args: argparse.Namespace) -> dict:
         for r, i in enumerate(order)
     ]
     result = {"image": str(args.image), "label": label, "predicted": predicted, "method": explainer.method,
-              "n": explainer.n, "sum_of_values": float(values.sum()), "top": rows}
+              "dataset": explainer.dataset, "n": explainer.n, "sum_of_values": float(values.sum()), "top": rows}
     if shares is not None:
         result["payments"] = {"amount": args.pay, "policy": args.negative, "shares": shares.tolist()}
     if args.grid:
-        from .report import plot_top_contributors
-
-        stem = str(args.grid).removesuffix(".png")
-        plot_top_contributors(x, np.array([label]), np.array([predicted]), explainer.x_train, explainer.y_train,
-                              values[:, None], stem, top=args.top, title=f"{explainer.method}: top-{args.top} training images")
-        result["grid"] = f"{stem}.png"
+        draw_grid(args.grid, x[0], label, predicted, explainer.x_train, explainer.y_train, values, order,
+                  title=f"{explainer.method.upper()}: top-{len(order)} training images for label {label}")
+        result["grid"] = str(args.grid)
     return result
 
 
-def _table(result: dict) -> str:
+def format_table(result: dict) -> str:
+    """The ``explain`` result as a plain-text table."""
     pay = "payments" in result
-    head = f"{'rank':>4} {'index':>6} {'label':>5} {'value':>11}" + (f" {'payment':>11}" if pay else "")
-    lines = [f"{result['method']}: label {result['label']} (predicted {result['predicted']}), "
-             f"values of {result['n']} training points sum to {result['sum_of_values']:.4f}", head]
+    head = f"{'rank':>4} {'index':>6} {'label':>5} {'value':>12}" + (f" {'payment':>12}" if pay else "")
+    lines = [f"{result['method']} ({result['dataset'] or 'dataset ?'}): label {result['label']} (predicted "
+             f"{result['predicted']}); the values of {result['n']} training points sum to {result['sum_of_values']:.5f}",
+             head, "-" * len(head)]
     for r in result["top"]:
-        line = f"{r['rank']:>4} {r['index']:>6} {r['train_label']:>5} {r['value']:>11.5f}"
-        lines.append(line + (f" {r['payment']:>11.4f}" if pay else ""))
+        line = f"{r['rank']:>4} {r['index']:>6} {r['train_label']:>5} {r['value']:>12.6f}"
+        lines.append(line + (f" {r['payment']:>12.4f}" if pay else ""))
     if pay:
-        lines.append(f"payment of {result['payments']['amount']} split with policy {result['payments']['policy']!r}")
+        lines.append(f"payment {result['payments']['amount']:g} split among all {result['n']} points, "
+                     f"negative values: {result['payments']['policy']}")
     if "grid" in result:
         lines.append(f"grid written to {result['grid']}")
     return "\n".join(lines)
@@ -93,24 +185,34 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("explain", help="value every training point for one image")
     e.add_argument("--explainer", required=True, help="explainer file (results/<run>/explainers/<method>.pt)")
-    e.add_argument("--image", required=True, help=".png or .npy image of the explainer's input size")
+    e.add_argument("--image", required=True, help=".png or .npy image of exactly the explainer's input shape")
     e.add_argument("--label", type=int, help="label to explain (default: the service model's prediction)")
-    e.add_argument("--top", type=int, default=10, help="how many top contributors to show")
+    e.add_argument("--top", type=int, default=10, help="how many top contributors to show (default 10)")
     e.add_argument("--pay", type=float, help="amount paid for this prediction, split among the training points")
-    e.add_argument("--negative", choices=POLICIES, default="keep", help="negative values: keep (paper) or clip to 0")
+    e.add_argument("--negative", choices=POLICIES, default="keep",
+                   help="negative values in the split: keep (paper formula, default) or clip to 0")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    e.add_argument("--grid", help="write the image beside its top training images to this PNG (and a PDF)")
+    e.add_argument("--grid", help="draw the image beside its top training images to this .png/.pdf/.svg")
+    i = sub.add_parser("info", help="describe an explainer file")
+    i.add_argument("--explainer", required=True)
+    i.add_argument("--json", action="store_true", help="print JSON")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fastdatashapley`` console script; returns the exit status."""
     args = parser().parse_args(argv)
     try:
-        result = explain(args)
+        if args.command == "info":
+            result = Explainer.load(args.explainer).describe()
+            text = "\n".join(f"{k}: {v}" for k, v in result.items())
+        else:
+            result = explain(args)
+            text = format_table(result)
     except (ValueError, FileNotFoundError) as exc:
         print(f"fastdatashapley: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2) if args.json else _table(result))
+    print(json.dumps(result, indent=2) if args.json else text)
     return 0
 
 

@@ -1,12 +1,24 @@
 """Grouping functions Psi_N for GFDS and GFDS+: split the training set D into N disjoint groups.
 
-Kinds: ``label`` (one group per class present), or ``kmeans`` / ``spectral`` clustering (scikit-learn)
-of one of three feature views: ``pixels`` (flattened images), ``outputs`` (the service model's softmax)
-or ``embeddings`` (the service model's penultimate layer: the input of its last Linear layer).
-Empty clusters are dropped, so a result may have fewer than ``n_groups`` groups.
+Kinds (:data:`KINDS`):
+
+* ``label``: one group per class present in y (``n_groups`` and the feature view are ignored).
+* ``kmeans`` / ``spectral``: scikit-learn clustering into ``n_groups`` groups of one feature view
+  (:data:`FEATURES`): ``pixels`` (flattened images), ``outputs`` (the service model's softmax) or
+  ``embeddings`` (the service model's penultimate layer: the input of its last Linear layer, read with a
+  forward hook). Features are used as they are (no per-dimension scaling). k-means uses 10 seeded
+  restarts; spectral clustering a symmetric 10-nearest-neighbour graph and the deterministic
+  ``cluster_qr`` label assignment.
+
+Result: a list of sorted int64 index arrays that partition range(n), ordered by their smallest member.
+No group is empty: a clustering that leaves a cluster empty (possible with spectral clustering or with
+duplicate points) returns fewer groups than asked, and ``make_groups`` logs nothing and raises nothing
+about it; call ``len()`` on the result. The same inputs and ``seed`` give the same groups.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,31 +27,37 @@ KINDS = ("label", "kmeans", "spectral")
 FEATURES = ("pixels", "outputs", "embeddings")
 
 
-def features(view: str, x: np.ndarray, service=None) -> np.ndarray:
-    """The feature view of images ``x [n, C, H, W]``: ``[n, d]`` float64."""
+def features(view: str, x: np.ndarray, service: Any = None) -> np.ndarray:
+    """The feature view ``view`` of images ``x [n, C, H, W]``: ``[n, d]`` float64 (``service`` for outputs/embeddings)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
     if view == "pixels":
         return x.reshape(len(x), -1).astype(np.float64)
+    if view not in FEATURES:
+        raise ValueError(f"unknown grouping features {view!r}; choose one of {', '.join(FEATURES)}")
     if service is None:
-        raise ValueError(f"grouping features {view!r} need the service model")
+        raise ValueError(f"grouping features {view!r} need the service model (service=None)")
     if view == "outputs":
         return service.proba(x).astype(np.float64)
-    if view == "embeddings":
-        return penultimate(service, x)
-    raise ValueError(f"unknown grouping features {view!r}; choose one of {', '.join(FEATURES)}")
+    return penultimate(service, x)
 
 
-def penultimate(service, x: np.ndarray) -> np.ndarray:
+def penultimate(service: Any, x: np.ndarray) -> np.ndarray:
     """Input of the service model's last Linear layer for ``x [n, C, H, W]``: ``[n, d]`` float64."""
     net = service.spec.build()
     net.load_state_dict(service.state)
     net.eval()
-    last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    linears = [mod for mod in net.modules() if isinstance(mod, torch.nn.Linear)]
+    if not linears:
+        raise ValueError(f"service model {service.spec.arch!r} has no Linear layer to read embeddings from")
     seen: list[torch.Tensor] = []
-    hook = last.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].detach()))
-    with torch.no_grad():
-        net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
-    hook.remove()
-    return seen[0].double().numpy()
+    hook = linears[-1].register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].detach().flatten(1)))
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), 4096):
+                net(torch.from_numpy(np.ascontiguousarray(x[i : i + 4096], dtype=np.float32)))
+    finally:
+        hook.remove()
+    return torch.cat(seen).double().numpy()
 
 
 def make_groups(
@@ -49,32 +67,37 @@ def make_groups(
     y: np.ndarray,
     n_groups: int,
     *,
-    service=None,
+    service: Any = None,
     seed: int = 0,
 ) -> list[np.ndarray]:
-    """Partition range(n) into groups (sorted index arrays, ordered by their smallest member).
+    """Partition range(n) into groups of the training set ``x [n, C, H, W]``, ``y [n]`` (see the module docstring).
 
-    ``kind="label"`` ignores ``view`` and ``n_groups``. Deterministic under ``seed``.
+    ``kind`` in :data:`KINDS`; ``view`` in :data:`FEATURES` (ignored for ``label``); ``n_groups`` in [2, n]
+    (ignored for ``label``); ``service`` (a :class:`~fastdatashapley.service.ServiceModel`) for the
+    ``outputs`` and ``embeddings`` views. Deterministic under ``seed``.
     """
-    y = np.asarray(y)
+    y = np.asarray(y).ravel()
+    x = np.asarray(x)
+    if len(x) != len(y):
+        raise ValueError(f"x ({len(x)} images) and y ({len(y)} labels) must have the same length")
+    if len(y) == 0:
+        raise ValueError("cannot group an empty training set")
     if kind == "label":
         labels = y
     elif kind in ("kmeans", "spectral"):
-        if not 2 <= n_groups <= len(y):
-            raise ValueError(f"grouping.n_groups must lie in [2, n = {len(y)}], got {n_groups}")
+        if not 2 <= int(n_groups) <= len(y):
+            raise ValueError(f"grouping n_groups must lie in [2, n = {len(y)}], got {n_groups}")
         feats = features(view, x, service)
-        feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-12)
         if kind == "kmeans":
             from sklearn.cluster import KMeans
 
-            labels = KMeans(n_groups, n_init=10, random_state=seed).fit_predict(feats)
+            labels = KMeans(int(n_groups), n_init=10, random_state=seed).fit_predict(feats)
         else:
             from sklearn.cluster import SpectralClustering
 
-            neighbours = min(10, len(y) - 1)
-            labels = SpectralClustering(n_groups, affinity="nearest_neighbors", n_neighbors=neighbours,
+            labels = SpectralClustering(int(n_groups), affinity="nearest_neighbors", n_neighbors=min(10, len(y) - 1),
                                         random_state=seed, assign_labels="cluster_qr").fit_predict(feats)
     else:
-        raise ValueError(f"unknown grouping.kind {kind!r}; choose one of {', '.join(KINDS)}")
-    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    return sorted(groups, key=lambda g: g[0])
+        raise ValueError(f"unknown grouping kind {kind!r}; choose one of {', '.join(KINDS)}")
+    groups = [np.flatnonzero(labels == c).astype(np.int64) for c in np.unique(labels)]
+    return sorted(groups, key=lambda g: int(g[0]))

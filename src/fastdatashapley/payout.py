@@ -7,7 +7,10 @@ Shapley values can be negative, so a policy is needed:
 * ``clip``: negative values become 0 before normalising, so every share is >= 0 and the shares sum to c.
   It needs at least one positive value.
 
-When the denominator is not positive the split is undefined and :func:`split_payment` raises.
+When the denominator is not positive (keep: the values sum to <= 0, e.g. for a label the full model rates
+lower than the null model; clip: no positive value) the split is undefined and :func:`split_payment`
+raises a ValueError giving the total and the policy. There is deliberately no equal-split fallback: it
+would pay providers whose data did not help this prediction.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ def split_payment(values: np.ndarray, amount: float, negative: str = "keep") -> 
     weights = np.clip(values, 0, None) if negative == "clip" else values
     total = weights.sum()
     if total <= 0:
+        hint = "; policy 'clip' pays the positive values only" if negative == "keep" and (values > 0).any() else ""
         raise ValueError(
-            f"cannot split a payment: the values sum to {total:.4g} under policy {negative!r} "
-            f"(needs a positive total; try --negative clip)"
+            f"cannot split a payment: the values sum to {total:.4g} under policy {negative!r} (needs a positive total{hint})"
         )
     return weights / total * amount

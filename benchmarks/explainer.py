@@ -1,10 +1,23 @@
-"""Explainer inference latency vs valuing one new sample without an explainer (per-sample KernelSHAP).
+"""Benchmark: valuing one new sample with an explainer vs without one.
 
-Without an explainer, a new sample x needs its own utilities: retraining S sub-models (here S = 2048, the
-default kernel design) and one KernelSHAP solve. The engine's retraining time is measured on 256 coalitions
-and scaled linearly to S (labelled as such). The explainer is an untrained SmallCNN of the default size
-(n = 100, m = 10, digits input): latency does not depend on the weights.
-Run: .venv/bin/python benchmarks/explainer.py [--quick]
+With an explainer, the values of all n training points for all m labels of a new image x are one forward
+pass: ``Explainer.values(x)`` (input checks, service and null model on x, explainer net, efficient
+normalisation). Latency does not depend on the weights, so the nets are untrained (zero-initialised head);
+it is measured at batch 1 and batch 256 on the CPU (best of several runs, per sample).
+
+Without an explainer, per-sample KernelSHAP for a new x needs the utilities v_x(s) of S coalitions:
+
+1. retrain: train S sub-models with the batched engine (``training.train_submodels``), read their softmax
+   on x, then solve KernelSHAP (``shapley.kernel_from_samples``). S = 2048 as in the default kernel design.
+   The engine is timed on a measured subset of the coalitions and scaled linearly to S; the output says so.
+2. stored: if the S sub-models of a utility table had been kept, evaluate them on x (a loop of
+   ``predict_proba`` over their states, timed on the subset and scaled to S) and solve. Listed for
+   fairness; the workflow does not keep sub-models.
+
+Cases: digits (1x8x8, n = 100, m = 10, service ``digits_cnn`` trained 50 epochs: the default config), and
+the input shapes of MNIST (1x28x28) and CIFAR-10 (3x32x32) with ``paper_cnn`` for inference latency only.
+
+    .venv/bin/python benchmarks/explainer.py [--quick] [--threads T] [--resnet]
 """
 
 from __future__ import annotations
@@ -17,54 +30,105 @@ import torch
 
 from fastdatashapley.coalitions import kernel_masks
 from fastdatashapley.data import load_dataset, make_split
-from fastdatashapley.explainer import Explainer, build_net
-from fastdatashapley.service import fit_service_model
+from fastdatashapley.explainer import Explainer
+from fastdatashapley.explainer_nets import build_net, net_config
+from fastdatashapley.service import ServiceModel, fit_service_model
 from fastdatashapley.shapley import kernel_from_samples
-from fastdatashapley.training import TrainerSpec, train_submodels
+from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_models, train_submodels
+
+N, M, S = 100, 10, 2048
 
 
-def best_of(fn, repeats: int) -> float:
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """(best, median) wall seconds of ``fn()`` over ``repeats`` runs after one warm-up."""
+    fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(times), float(np.median(times))
+
+
+def latency(explainer: Explainer, x: np.ndarray, repeats: int) -> dict[str, float]:
+    b1 = timed(lambda: explainer.values(x[:1]), repeats)
+    b256 = timed(lambda: explainer.values(x[:256]), max(3, repeats // 10))
+    return {"batch1_ms": b1[0] * 1e3, "batch1_median_ms": b1[1] * 1e3, "batch256_ms_per_sample": b256[0] / 256 * 1e3}
+
+
+def make_explainer(net: str, service: ServiceModel, x_train: np.ndarray, y_train: np.ndarray) -> Explainer:
+    cfg = net_config(net, service.spec.in_shape, len(y_train), service.spec.n_classes)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build_net(cfg)
+    return Explainer(model, cfg, "fds", service, x_train, y_train)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="fewer repeats and coalitions")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and a smaller measured retraining subset")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    ap.add_argument("--resnet", action="store_true", help="also time the ResNet-50 explainer (slow on a CPU)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
-    ds = load_dataset("digits")
-    split = make_split(ds, 100, 10, 0, seed=0)
-    x, y = ds.x[split.train], ds.y[split.train]
-    spec = TrainerSpec("digits_cnn", (1, 8, 8), 10, lr=1e-3, epochs=50, batch_size=20)
-    service = fit_service_model(spec, x, y, seed=0, device="cpu")
-    explainer = Explainer(build_net("small_cnn", 1, 100, 10), "small_cnn", "fds", service, x, y)
-    probe = ds.x[split.test[:1]]
-    batch = ds.x[split.rest[:256]]
-    explainer.values(probe)  # warm-up
-    repeats = 5 if args.quick else 20
-    t1 = best_of(lambda: explainer.values(probe), repeats)
-    t256 = best_of(lambda: explainer.values(batch), max(2, repeats // 4))
-    print(f"explainer inference, batch 1:   {t1 * 1e3:8.2f} ms per sample")
-    print(f"explainer inference, batch 256: {t256 / 256 * 1e3:8.3f} ms per sample ({t256 * 1e3:.1f} ms per batch)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repeats = 20 if args.quick else 100
+    measured = 64 if args.quick else 256
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU")
 
-    measured, total = (128 if args.quick else 256), 2048
-    masks = kernel_masks(100, total, seed=0)
+    # -- digits, the default config ------------------------------------------------------------
+    ds = load_dataset("digits")
+    split = make_split(ds, N, 10, 0, seed=0)
+    x, y = ds.x[split.train], ds.y[split.train]
+    spec = TrainerSpec("digits_cnn", (1, 8, 8), M, lr=1e-3, epochs=50, batch_size=20)
+    service = fit_service_model(spec, x, y, seed=0, device="cpu")
+    new = ds.x[split.rest[:256]]
+    rows = []
+    nets = ["small_cnn", "small_unet"] + (["resnet50"] if args.resnet else [])
+    for net in nets:
+        rows.append(("digits 1x8x8", net, latency(make_explainer(net, service, x, y), new, repeats if net != "resnet50" else 5)))
+
+    # -- MNIST and CIFAR-10 input shapes (paper_cnn service; untrained weights: latency only) --------
+    rng = np.random.default_rng(0)
+    for name, shape in (("mnist 1x28x28", (1, 28, 28)), ("cifar10 3x32x32", (3, 32, 32))):
+        s = TrainerSpec("paper_cnn", shape, M)
+        state = init_state(s, 0)
+        svc = ServiceModel(s, state, state, 0)
+        xt = rng.uniform(size=(N, *shape)).astype(np.float32)
+        xn = rng.uniform(size=(256, *shape)).astype(np.float32)
+        for net in nets:
+            rows.append((name, net, latency(make_explainer(net, svc, xt, np.arange(N) % M), xn, repeats if net != "resnet50" else 3)))
+
+    print(f"\nExplainer inference on the CPU (n = {N} training points, m = {M} labels; Explainer.values end to end)")
+    print(f"{'input':<16} {'net':<11} {'batch 1 (best)':>15} {'batch 1 (median)':>17} {'batch 256 per sample':>21}")
+    for name, net, r in rows:
+        print(f"{name:<16} {net:<11} {r['batch1_ms']:>12.2f} ms {r['batch1_median_ms']:>14.2f} ms {r['batch256_ms_per_sample']:>18.3f} ms")
+
+    # -- without an explainer (digits) ----------------------------------------------------------
+    masks = kernel_masks(N, S, seed=0)
+    probe = new[:1]
     t0 = time.perf_counter()
     util = train_submodels(spec, service.null_state, x, y, masks[:measured], probe, seed=0, device="cpu")
-    retrain = (time.perf_counter() - t0) * total / measured
-    null, grand = service.null_proba(probe), service.proba(probe)
-    t0 = time.perf_counter()
-    kernel_from_samples(masks[:measured], util[:, 0], null[0], grand[0])
-    solve = time.perf_counter() - t0
-    without = retrain + solve
-    print(f"per-sample KernelSHAP without an explainer: {without:8.2f} s "
-          f"(retraining {total} sub-models: {retrain:.2f} s, scaled from {measured} measured; solve {solve * 1e3:.1f} ms)")
-    print(f"speedup: {without / t1:.0f}x")
+    retrain_measured = time.perf_counter() - t0
+    retrain = retrain_measured * S / measured
+    full_util = np.resize(util[:, 0], (S, M))  # the solve's cost depends only on the shapes
+    null, grand = service.null_proba(probe)[0], service.proba(probe)[0]
+    solve = timed(lambda: kernel_from_samples(masks, full_util, null, grand), 5)[0]
+    states = train_models(spec, service.null_state, x, y, masks[:16], seed=0, device="cpu")
+    per_model = timed(lambda: [predict_proba(spec, st, probe) for st in states], 5)[0] / len(states)
+    stored = per_model * S
+    fds = next(r for name, net, r in rows if name == "digits 1x8x8" and net == "small_cnn")["batch1_ms"] / 1e3
+
+    print(f"\nValuing one new digits sample without an explainer (per-sample KernelSHAP over S = {S} coalitions)")
+    print(f"  retrain S sub-models (50 epochs each): {retrain:9.2f} s   "
+          f"[EXTRAPOLATED: {measured} coalitions measured in {retrain_measured:.2f} s, scaled x{S / measured:.0f}]")
+    print(f"  KernelSHAP solve ({S} x {N}, {M} labels): {solve * 1e3:9.2f} ms (measured)")
+    print(f"  total with retraining:                 {retrain + solve:9.2f} s")
+    print(f"  if the S sub-models were stored:       {stored + solve:9.3f} s   "
+          f"[EXTRAPOLATED: predict_proba {per_model * 1e3:.3f} ms per model, measured on 16, x{S}; + solve]")
+    print(f"\nFDS explainer (small_cnn, batch 1): {fds * 1e3:.2f} ms per sample")
+    print(f"  speed-up vs retraining:        {(retrain + solve) / fds:12,.0f}x")
+    print(f"  speed-up vs stored sub-models: {(stored + solve) / fds:12,.0f}x")
 
 
 if __name__ == "__main__":

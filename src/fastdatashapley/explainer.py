@@ -118,6 +118,8 @@ class Explainer:
     history: list[dict[str, float]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
+    _models: tuple[nn.Module, nn.Module] | None = field(default=None, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.net.eval()
         self.x_train = np.asarray(self.x_train, dtype=np.float32)
@@ -187,14 +189,33 @@ class Explainer:
             raise ValueError(f"explainer has m = {self.m} labels, not {n_classes}")
 
     # -- inference -------------------------------------------------------------------------------
+    def _service_proba(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax ``[B, m]`` float32 of f_D and of the null model on checked images, as ``ServiceModel.proba`` and
+        ``null_proba`` compute them (same layers, weights and 4096-image chunks), with the two nets built once."""
+        if self._models is None:
+            nets = []
+            for state in (self.service.state, self.service.null_state):
+                net = self.service.spec.build()
+                net.load_state_dict(state)
+                nets.append(net.eval())
+            self._models = (nets[0], nets[1])
+        full, null = (np.empty((len(x), self.m), np.float32) for _ in range(2))
+        with torch.no_grad():
+            for i in range(0, len(x), 4096):
+                xb = torch.from_numpy(x[i : i + 4096])
+                full[i : i + 4096] = torch.softmax(self._models[0](xb), 1).numpy()
+                null[i : i + 4096] = torch.softmax(self._models[1](xb), 1).numpy()
+        return full, null
+
     def predict(self, x: Any) -> np.ndarray:
         """The service model's predicted labels ``[B]`` for images ``x``."""
-        return self.service.proba(self.check_images(x)).argmax(1)
+        return self._service_proba(self.check_images(x))[0].argmax(1)
 
     def raw(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """Normalised network outputs ``[B, n_out, m]`` float64 (n_out = N groups for GFDS+ split, else n)."""
         x = self.check_images(x)
-        total = self.service.proba(x).astype(np.float64) - self.service.null_proba(x).astype(np.float64)
+        full, null = self._service_proba(x)
+        total = full.astype(np.float64) - null.astype(np.float64)
         out = np.empty((len(x), self.net_config["n_out"], self.m))
         self.net.eval()
         with torch.no_grad():

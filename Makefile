@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fashion-data report
+.PHONY: run test fashion-data report bench-pydvl
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,8 @@ fashion-data:
 
 report: $(STAMP)
 	$(VENV)/bin/snakemake --cores all --report report.html
+
+# Optional: the pyDVL comparison in its own environment (pyDVL needs numpy < 2).
+bench-pydvl:
+	test -x .venv-pydvl/bin/python || ($(PYTHON) -m venv .venv-pydvl && .venv-pydvl/bin/pip install -q -r benchmarks/pydvl/requirements.txt && .venv-pydvl/bin/pip install -q --no-deps -e .)
+	.venv-pydvl/bin/python benchmarks/pydvl/compare.py

@@ -305,3 +305,17 @@ def test_broken_explainer_files_are_named(game, tmp_path):
         torch.save({**blob, key: value}, tmp_path / "bad.pt")
         with pytest.raises(ValueError, match=f"bad.pt is invalid: .*{message}"):
             Explainer.load(tmp_path / "bad.pt")
+
+
+def test_resnet50_explainer_trains_and_minibatches_never_hold_one_probe(game):
+    from fastdatashapley.explainer import _minibatches
+
+    assert [len(b) for b in _minibatches(np.arange(97), 32)] == [32, 32, 33]
+    assert [len(b) for b in _minibatches(np.arange(96), 32)] == [32, 32, 32]
+    assert [len(b) for b in _minibatches(np.arange(1), 32)] == [1]
+    role = np.full(240, 2)
+    role[:3], role[160:162] = 0, 1  # 3 pool probes in minibatches of 2 -> one batch of 3 (batch norm needs > 1)
+    explainer = fit_explainer(game["kernel"], game["probes"], role, game["service"], game["x_train"], game["y_train"], method="fds",
+                              net="resnet50", batch_size=2, max_epochs=1, lr=1e-3, device="cpu", dataset="digits")
+    v = explainer.values(game["test"][:2])
+    assert v.shape == (2, N, M) and np.allclose(v.sum(1), total_gain(game, game["test"][:2]), atol=1e-12, rtol=0)

@@ -330,6 +330,15 @@ def _plain(obj: Any) -> Any:
 # training
 
 
+def _minibatches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """``order`` cut into minibatches of ``batch_size``; a last one of a single probe joins the one before it
+    (batch-norm nets such as ResNet-50 cannot train on one sample)."""
+    cuts = list(range(0, len(order), batch_size))
+    if len(cuts) > 1 and len(order) - cuts[-1] == 1:
+        cuts.pop()
+    return [order[a:b] for a, b in zip(cuts, cuts[1:] + [len(order)])]
+
+
 def _device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -438,7 +447,7 @@ def fit_explainer(
     pen_groups = [torch.from_numpy(g).to(dev) for g in groups] if method == "gfds+" and not split else []
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+        torch.random.default_generator.manual_seed(int(seed))  # CPU generator only; nets are built on the CPU
         model = build_net(config, pretrained).to(dev)
     gen = torch.Generator().manual_seed(int(seed) + 1)
     val_rows = torch.randint(n_rows, (len(val_l), int(val_coalitions or coalitions_per_x)), generator=gen).to(dev)
@@ -470,8 +479,7 @@ def fit_explainer(
         model.train()
         order = pool_l[torch.randperm(len(pool_l), generator=gen).numpy()]
         train = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
+        for idx in _minibatches(order, batch_size):
             rows = torch.randint(n_rows, (len(idx), coalitions_per_x), generator=gen).to(dev)
             loss = batch_loss(idx, rows)
             opt.zero_grad()

@@ -14,7 +14,7 @@ from PIL import Image
 from fastdatashapley.cli import main, read_image
 from fastdatashapley.coalitions import kernel_masks
 from fastdatashapley.data import load_dataset
-from fastdatashapley.explainer import Explainer, fit_explainer
+from fastdatashapley.explainer import fit_explainer
 from fastdatashapley.service import fit_service_model
 from fastdatashapley.training import TrainerSpec
 from fastdatashapley.utility_table import UtilityTable

@@ -1,11 +1,23 @@
 """Coalition samplers: boolean masks ``[k, n]`` over n players (training points or groups).
 
-Every sampler is deterministic under ``seed`` (``numpy.random.default_rng``).
+Row r of a mask array is one coalition; ``masks[r, i]`` is True when player i is in it. Every sampler is
+deterministic under ``seed`` (anything ``numpy.random.default_rng`` accepts: an int, a sequence of ints,
+or a ``Generator``, which is then consumed in place).
 
 Shapley kernel: over proper coalitions (0 < |s| < n) the kernel is
 P(s) ∝ (n - 1) / (C(n, |s|) |s| (n - |s|)); equivalently the size k is drawn with probability
-∝ 1 / (k (n - k)) and then a uniform subset of that size. Paired sampling appends each mask's
+∝ 1 / (k (n - k)) and then a uniform subset of that size. Paired (antithetic) sampling appends each mask's
 complement, which has the same probability.
+
+Designs in this module (all cheap: O(k n log n) time, O(k n) memory):
+
+* :func:`kernel_masks`: KernelSHAP / FDS coalitions.
+* :func:`permutations`, :func:`prefix_masks`: TMC and class-wise permutations.
+* :func:`enumerate_masks` (streamed chunks) and :func:`all_masks`: exact enumeration.
+* :func:`loo_masks`: leave-one-out.
+* :func:`gfds_masks` (GFDS: members of one group plus the other groups whole) and
+  :func:`group_kernel_masks` (GFDS+: groups as players), both expanded to data masks by
+  :func:`expand_groups`.
 """
 
 from __future__ import annotations
@@ -14,12 +26,21 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+Seed = int | Sequence[int] | np.random.Generator
+MAX_ENUMERATION = 30
+
 
 def check_n(n: int, name: str = "n") -> int:
     """``n`` as an int, at least 2 (a game of one player has nothing to estimate)."""
-    if int(n) != n or n < 2:
-        raise ValueError(f"{name} must be an integer >= 2, got {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"{name} must be an integer >= 2, got {n!r}")
     return int(n)
+
+
+def _check_count(value: int, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def kernel_size_pmf(n: int) -> np.ndarray:
@@ -31,19 +52,22 @@ def kernel_size_pmf(n: int) -> np.ndarray:
 
 
 def subsets_of_size(n: int, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One uniform subset of each size in ``sizes [k]``: bool ``[k, n]``."""
-    ranks = np.argsort(rng.random((len(sizes), n)), axis=1).argsort(axis=1)
-    return ranks < np.asarray(sizes)[:, None]
+    """One uniform subset of each size in ``sizes [k]``: bool ``[k, n]`` (a random order, then its first sizes[r])."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    order = np.argsort(rng.random((len(sizes), n)), axis=1)
+    masks = np.empty((len(sizes), n), dtype=bool)
+    np.put_along_axis(masks, order, np.arange(n)[None, :] < sizes[:, None], axis=1)
+    return masks
 
 
-def kernel_masks(n: int, n_samples: int, *, paired: bool = True, seed: int | Sequence[int] = 0) -> np.ndarray:
-    """``n_samples`` coalitions from the Shapley kernel: bool ``[n_samples, n]``.
+def kernel_masks(n: int, n_samples: int, *, paired: bool = True, seed: Seed = 0) -> np.ndarray:
+    """``n_samples`` coalitions from the Shapley kernel: bool ``[n_samples, n]``, never empty or full.
 
-    With ``paired`` the rows come in (s, 1 - s) pairs; an odd count drops the last complement.
+    With ``paired`` the rows come in (s, 1 - s) pairs (rows 2t and 2t + 1); an odd count drops the last
+    complement.
     """
     n = check_n(n)
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    n_samples = _check_count(n_samples, "n_samples")
     rng = np.random.default_rng(seed)
     draws = -(-n_samples // 2) if paired else n_samples
     sizes = rng.choice(np.arange(1, n), size=draws, p=kernel_size_pmf(n))
@@ -53,26 +77,39 @@ def kernel_masks(n: int, n_samples: int, *, paired: bool = True, seed: int | Seq
     return masks[:n_samples]
 
 
-def permutations(n: int, n_permutations: int, *, seed: int | Sequence[int] = 0) -> np.ndarray:
-    """Uniform random permutations of range(n): int64 ``[n_permutations, n]``."""
+def permutations(n: int, n_permutations: int, *, seed: Seed = 0) -> np.ndarray:
+    """Uniform random permutations of range(n): int64 ``[n_permutations, n]``.
+
+    Drawing p + q permutations from one ``Generator`` in two calls gives the same rows as one call for
+    p + q, so batched and sequential consumers can share a stream.
+    """
+    n = check_n(n)
+    n_permutations = _check_count(n_permutations, "n_permutations", 0)
     rng = np.random.default_rng(seed)
     return np.argsort(rng.random((n_permutations, n)), axis=1)
 
 
 def prefix_masks(order: np.ndarray) -> np.ndarray:
     """Masks of every prefix of each permutation: ``order [p, n]`` -> bool ``[p, n + 1, n]`` (prefix 0 is empty)."""
-    order = np.atleast_2d(order)
+    order = np.atleast_2d(np.asarray(order))
     p, n = order.shape
+    if not np.array_equal(np.sort(order, axis=1), np.broadcast_to(np.arange(n), order.shape)):
+        raise ValueError(f"order must hold permutations of range({n}) in each row")
     rank = np.empty_like(order)
     rank[np.arange(p)[:, None], order] = np.arange(n)[None, :]
     return rank[:, None, :] < np.arange(n + 1)[None, :, None]
 
 
 def enumerate_masks(n: int, chunk_size: int = 4096) -> Iterator[np.ndarray]:
-    """All 2^n masks in chunks of ``chunk_size`` rows (row r is the binary expansion of r, bit i = player i)."""
+    """All 2^n masks, streamed in chunks of at most ``chunk_size`` rows: bool ``[<=chunk_size, n]`` each.
+
+    Row r (counting across chunks) is the binary expansion of r, bit i = player i; row 0 is empty and the
+    last row full. Only one chunk is in memory at a time.
+    """
     n = check_n(n)
-    if n > 30:
-        raise ValueError(f"exact enumeration of 2^{n} coalitions is infeasible; n must be <= 30")
+    chunk_size = _check_count(chunk_size, "chunk_size")
+    if n > MAX_ENUMERATION:
+        raise ValueError(f"exact enumeration of 2^{n} coalitions is infeasible; n must be <= {MAX_ENUMERATION}")
     bits = np.arange(n, dtype=np.int64)
     for start in range(0, 2**n, chunk_size):
         rows = np.arange(start, min(start + chunk_size, 2**n), dtype=np.int64)
@@ -80,7 +117,7 @@ def enumerate_masks(n: int, chunk_size: int = 4096) -> Iterator[np.ndarray]:
 
 
 def all_masks(n: int) -> np.ndarray:
-    """All 2^n masks at once, bool ``[2^n, n]`` (for designs; estimators stream :func:`enumerate_masks`)."""
+    """All 2^n masks at once, bool ``[2^n, n]`` in :func:`enumerate_masks` order (for designs; estimators stream)."""
     return np.concatenate(list(enumerate_masks(n, 1 << 16)))
 
 
@@ -92,23 +129,35 @@ def loo_masks(n: int) -> np.ndarray:
 
 def check_groups(groups: Sequence[Sequence[int]], n: int) -> list[np.ndarray]:
     """Validate that ``groups`` partition range(n) into non-empty index arrays; returns int64 arrays."""
-    out = [np.asarray(g, dtype=np.int64).ravel() for g in groups]
+    try:
+        out = [np.asarray(g).ravel() for g in groups]
+    except TypeError as err:
+        raise ValueError(f"groups must be a sequence of index arrays: {err}") from None
     if len(out) < 1 or any(len(g) == 0 for g in out):
         raise ValueError("groups must be a non-empty sequence of non-empty index arrays")
+    if any(not np.issubdtype(g.dtype, np.integer) for g in out):
+        raise ValueError("groups must hold integer indices")
+    out = [g.astype(np.int64) for g in out]
     flat = np.concatenate(out)
     if len(flat) != n or not np.array_equal(np.sort(flat), np.arange(n)):
-        missing = sorted(set(range(n)) - set(flat.tolist()))[:5]
-        dup = sorted({int(i) for i in flat if (flat == i).sum() > 1})[:5]
-        outside = sorted({int(i) for i in flat if i < 0 or i >= n})[:5]
+        values, counts = np.unique(flat, return_counts=True)
+        missing = np.setdiff1d(np.arange(n), flat)[:5].tolist()
+        repeated = values[counts > 1][:5].tolist()
+        outside = values[(values < 0) | (values >= n)][:5].tolist()
         raise ValueError(
-            f"groups do not partition range({n}): missing {missing}, repeated {dup}, out of range {outside}"
+            f"groups do not partition range({n}): missing {missing}, repeated {repeated}, out of range {outside}"
         )
     return out
 
 
 def expand_groups(groups: Sequence[np.ndarray], group_masks: np.ndarray, n: int) -> np.ndarray:
-    """Group coalitions ``[k, N]`` -> data masks ``[k, n]`` (a chosen group brings all its members)."""
+    """Player coalitions ``[k, N]`` -> data masks ``[k, n]``: a chosen player brings all of its points.
+
+    ``groups[j]`` lists the data points of player j; the groups must partition range(n).
+    """
     group_masks = np.asarray(group_masks, dtype=bool)
+    if group_masks.ndim != 2 or group_masks.shape[1] != len(groups):
+        raise ValueError(f"group_masks must have shape [k, {len(groups)}], got {list(group_masks.shape)}")
     owner = np.empty(n, dtype=np.int64)
     for j, g in enumerate(groups):
         owner[g] = j
@@ -118,20 +167,26 @@ def expand_groups(groups: Sequence[np.ndarray], group_masks: np.ndarray, n: int)
 def gfds_players(groups: Sequence[np.ndarray], j: int) -> list[np.ndarray]:
     """GFDS players for valuing group ``j``: each member of group j alone, then every other group whole.
 
-    Returns |G_j| + N - 1 index arrays (a partition of range(n)).
+    Returns |G_j| + N - 1 index arrays (a partition of range(n)); player r < |G_j| is point ``groups[j][r]``.
     """
+    if not 0 <= j < len(groups):
+        raise ValueError(f"group index j={j} is out of range for {len(groups)} groups")
     return [np.array([i]) for i in groups[j]] + [g for k, g in enumerate(groups) if k != j]
 
 
 def gfds_masks(
-    groups: Sequence[np.ndarray], n: int, n_samples: int, *, paired: bool = True, seed: int | Sequence[int] = 0
+    groups: Sequence[np.ndarray], n: int, n_samples: int, *, paired: bool = True, seed: Seed = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """The GFDS design: ``n_samples`` data masks spread evenly over the N groups.
 
-    For group j, Shapley-kernel coalitions over its |G_j| + N - 1 players are expanded to data masks.
-    Returns (data masks bool ``[n_samples, n]``, the group each row values int64 ``[n_samples]``).
+    For group j, Shapley-kernel coalitions over its |G_j| + N - 1 players (:func:`gfds_players`) are
+    expanded to data masks; group j's rows use seed ``[*seed, j]``. Returns (data masks bool
+    ``[n_samples, n]``, the group each row values, int64 ``[n_samples]``), rows grouped by j.
     """
     groups = check_groups(groups, n)
+    n_samples = _check_count(n_samples, "n_samples")
+    if isinstance(seed, np.random.Generator):
+        raise ValueError("gfds_masks needs an int or int-sequence seed (it derives one seed per group)")
     counts = np.full(len(groups), n_samples // len(groups))
     counts[: n_samples % len(groups)] += 1
     masks, owner = [], []
@@ -146,7 +201,7 @@ def gfds_masks(
 
 
 def group_kernel_masks(
-    groups: Sequence[np.ndarray], n: int, n_samples: int, *, paired: bool = True, seed: int | Sequence[int] = 0
+    groups: Sequence[np.ndarray], n: int, n_samples: int, *, paired: bool = True, seed: Seed = 0
 ) -> np.ndarray:
     """The GFDS+ design: Shapley-kernel coalitions over the N groups, expanded to data masks ``[n_samples, n]``."""
     groups = check_groups(groups, n)

@@ -339,6 +339,10 @@ def _minibatches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[a:b] for a, b in zip(cuts, cuts[1:] + [len(order)])]
 
 
+def _table_name(table: Any) -> str:
+    return f"utility table {table.source}" if getattr(table, "source", None) else "the utility table"
+
+
 def _device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -419,7 +423,7 @@ def fit_explainer(
         raise ValueError("the explainer needs pool (role 0) and validation (role 1) probes")
     null_gap = float(np.abs(service.null_proba(x_probe[np.concatenate([pool, val])]) - table.null[np.concatenate([pool, val])]).max())
     if null_gap > NULL_TOLERANCE:
-        raise ValueError(f"{table._name()} does not match the service model: its null utilities differ from the null "
+        raise ValueError(f"{_table_name(table)} does not match the service model: its null utilities differ from the null "
                          f"model's outputs on x_probe by {null_gap:.3g} (other probes, probe order or initial weights?)")
     split = method == "gfds+" and variant == "split"
     masks = table.masks
@@ -429,19 +433,17 @@ def fit_explainer(
         for j, g in enumerate(groups):
             owner[g] = j
         if not np.array_equal(masks, masks[:, first][:, owner]):
-            raise ValueError(f"{table._name()} is not a group-coalition design for these groups (a coalition splits a group); "
+            raise ValueError(f"{_table_name(table)} is not a group-coalition design for these groups (a coalition splits a group); "
                              "GFDS+ split needs the gfds_plus design")
         masks = masks[:, first]
 
     dev = _device(device)
     used = np.concatenate([pool, val])  # probes this fit reads, in this order
-    local = {int(p): i for i, p in enumerate(used)}
     x_used = torch.from_numpy(x_probe[used]).to(dev)
     gain = torch.from_numpy(np.ascontiguousarray((table.utilities[:, used] - table.null[None, used]).transpose(1, 0, 2))).to(dev)  # [P', S, m]
     total = torch.from_numpy(table.grand[used] - table.null[used]).to(dev)  # [P', m]
     s_all = torch.from_numpy(masks.astype(np.float32)).to(dev)  # [S, k]
-    pool_l = np.array([local[int(p)] for p in pool])
-    val_l = np.array([local[int(p)] for p in val])
+    pool_l, val_l = np.arange(len(pool)), np.arange(len(pool), len(used))  # positions in ``used``
     n_rows = table.n_coalitions
     config = net_config(net, spec.in_shape, s_all.shape[1], m, **(net_options or {}))
     pen_groups = [torch.from_numpy(g).to(dev) for g in groups] if method == "gfds+" and not split else []

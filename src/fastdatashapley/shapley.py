@@ -64,7 +64,7 @@ def evaluate(
 
 def _ends(utility: Utility, n: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """v(empty), v(full), each ``[*out]``."""
-    both = evaluate(utility, np.array([np.zeros(n, bool), np.ones(n, bool)]), max(2, batch_size))
+    both = evaluate(utility, np.array([np.zeros(n, bool), np.ones(n, bool)]), batch_size)
     return both[0], both[1]
 
 
@@ -372,7 +372,7 @@ def tmc_sequential(
     """
     n, n_permutations = _check_tmc_args(n, n_permutations, tolerance, patience, convergence, window)
     rng = np.random.default_rng(seed)
-    null, grand = _ends(utility, n, 2)
+    null, grand = _ends(utility, n, 1)
     close = _truncation_rule(grand, tolerance, score)
     total = np.zeros((n, *grand.shape))
     snapshot = None
@@ -444,7 +444,7 @@ def group_testing_lp(
     smallest largest violation e*; it satisfies the paper's program for every epsilon >= e*.
     If ``epsilon`` is given and e* > epsilon (the paper's program is infeasible), ``on_infeasible="warn"``
     returns the e* solution with a RuntimeWarning and ``"raise"`` raises ValueError. Returns (s ``[n]``, e*).
-    Cost: one LP with n + 1 variables and n (n - 1) sparse inequality rows (about 0.1 s at n = 100).
+    Cost: one LP with n + 1 variables and n (n - 1) sparse inequality rows (about 0.06 s at n = 100 on one CPU core).
     """
     from scipy.optimize import linprog
 

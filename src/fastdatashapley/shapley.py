@@ -221,7 +221,10 @@ def kernel(
 
 
 def loo(utility: Utility, n: int, *, batch_size: int = 1024) -> np.ndarray:
-    """Leave-one-out: v(1) - v(1 - e_i), ``[n, *out]`` (n + 1 utility evaluations, masks of :func:`~fastdatashapley.coalitions.loo_masks`)."""
+    """Leave-one-out: v(1) - v(1 - e_i), ``[n, *out]``.
+
+    n + 1 utility evaluations on :func:`~fastdatashapley.coalitions.loo_masks`.
+    """
     n = C.check_n(n)
     v = evaluate(utility, C.loo_masks(n), batch_size)
     return v[0][None] - v[1:]

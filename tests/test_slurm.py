@@ -42,7 +42,7 @@ def cluster():
 
 def _run_snakemake(cluster: SlurmCluster, workdir: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
-    cmd += ["--configfile", str(CI_CONFIG), *args]
+    cmd += [*args, "--configfile", str(CI_CONFIG)]  # last: --configfile takes every word that follows it
     return subprocess.run(cmd, env=cluster.env, capture_output=True, text=True, timeout=timeout)
 
 

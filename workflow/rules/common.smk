@@ -1,6 +1,22 @@
 # Shared names for all rule files. Values that rules use reach them through params (so that
 # editing a config value reruns exactly the jobs that it affects).
 
+
+def sorted_keys(obj):
+    """``obj`` with the keys of every mapping in sorted order."""
+    if isinstance(obj, dict):
+        return {key: sorted_keys(obj[key]) for key in sorted(obj)}
+    if isinstance(obj, list):
+        return [sorted_keys(item) for item in obj]
+    return obj
+
+
+# Snakemake compares params by their repr, so the key order of a config file (or of the schema's
+# defaults) must not count as an edit: every config section reaches the rules key-sorted.
+_canonical = sorted_keys(config)
+config.clear()
+config.update(_canonical)
+
 R = f"results/{config['run']}"
 LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"

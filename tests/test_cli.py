@@ -8,16 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from fastdatashapley.cli import main, read_image
 from fastdatashapley.coalitions import kernel_masks
-from fastdatashapley.data import load_dataset
 from fastdatashapley.explainer import fit_explainer
-from fastdatashapley.service import fit_service_model
-from fastdatashapley.training import TrainerSpec
 from fastdatashapley.utility_table import UtilityTable
+from small_service import one_torch_thread, small_digits_service
 
 N = 12
 
@@ -25,13 +22,8 @@ N = 12
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """A briefly trained FDS explainer on 12 digits of classes 0-2 (additive table), saved to a file."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared machine
-    try:
-        ds = load_dataset("digits", classes=[0, 1, 2])
-        idx = np.concatenate([np.flatnonzero(ds.y == c)[:4] for c in range(3)])
-        spec = TrainerSpec("digits_cnn", (1, 8, 8), 3, lr=0.01, epochs=5, batch_size=6)
-        service = fit_service_model(spec, ds.x[idx], ds.y[idx], seed=0, device="cpu")
+    with one_torch_thread():
+        ds, idx, service = small_digits_service(per_class=4)
         probes = ds.x[200:300]
         null, grand = service.null_proba(probes), service.proba(probes)
         w = np.random.default_rng(0).dirichlet(np.ones(N))
@@ -40,8 +32,6 @@ def saved(tmp_path_factory):
         table = UtilityTable(masks, null[None] + np.einsum("sn,pnm->spm", masks.astype(float), phi), null, grand, np.arange(100))
         explainer = fit_explainer(table, probes, np.repeat([0, 1], [80, 20]), service, ds.x[idx], ds.y[idx], method="fds",
                                   net_options={"width": 4, "hidden": 16}, lr=3e-3, max_epochs=3, device="cpu", dataset="digits")
-    finally:
-        torch.set_num_threads(threads)
     folder = tmp_path_factory.mktemp("cli")
     explainer.save(folder / "fds.pt")
     image = ds.x[400]

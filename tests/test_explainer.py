@@ -6,12 +6,10 @@ import pytest
 import torch
 
 from fastdatashapley.coalitions import all_masks, expand_groups, gfds_masks, group_kernel_masks, kernel_masks
-from fastdatashapley.data import load_dataset
 from fastdatashapley.explainer import Explainer, expand, fds_loss, fit_explainer, group_penalty, normalise
 from fastdatashapley.explainer_nets import NETS, ResNet50Explainer, build_net, net_config
-from fastdatashapley.service import fit_service_model
-from fastdatashapley.training import TrainerSpec
 from fastdatashapley.utility_table import UtilityTable
+from small_service import one_torch_thread, small_digits_service
 
 N, M = 12, 3
 GROUPS = [np.array([0, 1, 2, 3]), np.array([4, 5, 6, 7]), np.array([8, 9, 10, 11])]  # by label (4 per class)
@@ -21,10 +19,8 @@ TINY = dict(net_options={"width": 8, "hidden": 64}, lr=3e-3, coalitions_per_x=16
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny nets on a shared 2-core machine: one intra-op thread is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +30,7 @@ def game():
     phi_i(x)[y] = (f_D(x) - f_0(x))[y] * softmax_i(a_i * mean(x) + b_i), efficient by construction.
     Utility tables hold v(s) = f_0(x) + s^T phi(x) for any design.
     """
-    ds = load_dataset("digits", classes=[0, 1, 2])
-    idx = np.concatenate([np.flatnonzero(ds.y == c)[:4] for c in range(3)])
-    spec = TrainerSpec("digits_cnn", (1, 8, 8), 3, lr=0.01, epochs=5, batch_size=6)
-    service = fit_service_model(spec, ds.x[idx], ds.y[idx], seed=0, device="cpu")
+    ds, idx, service = small_digits_service(per_class=4)
     probes = ds.x[200:440]
     role = np.repeat([0, 1, 2], [160, 40, 40])
     rng = np.random.default_rng(0)

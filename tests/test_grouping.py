@@ -4,24 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from fastdatashapley.data import load_dataset
 from fastdatashapley.grouping import FEATURES, KINDS, features, make_groups, penultimate
-from fastdatashapley.service import fit_service_model
-from fastdatashapley.training import TrainerSpec
+from small_service import one_torch_thread, small_digits_service
 
 
 @pytest.fixture(scope="module")
 def digits():
     """18 digits of classes 0-2 and a service model trained on them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny model on a shared machine
-    try:
-        ds = load_dataset("digits", classes=[0, 1, 2])
-        idx = np.concatenate([np.flatnonzero(ds.y == c)[:6] for c in range(3)])
-        spec = TrainerSpec("digits_cnn", (1, 8, 8), 3, lr=0.01, epochs=5, batch_size=6)
-        service = fit_service_model(spec, ds.x[idx], ds.y[idx], seed=0, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
+    with one_torch_thread():
+        ds, idx, service = small_digits_service(per_class=6)
     return ds.x[idx], ds.y[idx], service
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from workflow_helpers import CI_CONFIG, snakemake
+from workflow_helpers import snakemake, write_config
 
 from fastdatashapley.io import load_npz, load_values, read_json
 from fastdatashapley.utility_table import UtilityTable
@@ -25,18 +24,6 @@ def ci_run(tmp_path_factory) -> Path:
     proc = snakemake(workdir)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     return workdir
-
-
-def write_config(path: Path, **overrides) -> Path:
-    """ci.yaml with nested ``overrides`` (``{"section": {"key": value}}``) merged in."""
-    cfg = yaml.safe_load(CI_CONFIG.read_text())
-    for section, values in overrides.items():
-        if isinstance(values, dict):
-            cfg.setdefault(section, {}).update(values)
-        else:
-            cfg[section] = values
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 def test_artifacts(ci_run):

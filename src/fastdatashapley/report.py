@@ -59,28 +59,47 @@ def _savefig(fig, stem: str | os.PathLike) -> None:
             fig.savefig(tmp, dpi=150, bbox_inches="tight")
 
 
+def _method_style(method: str) -> dict:
+    """Line style of a method: one colour per base method, the line by kind (explainer solid and thick,
+    per-sample baseline dashed, global baseline dotted)."""
+    base, _, scope = method.partition("/")
+    palette = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9"]  # the default cycle without its grey
+    colours = dict(zip(METHOD_ORDER[:9], palette)) | {"random": "0.45"}
+    style = {"color": colours.get(base, "k"), "marker": "o", "ms": 3, "lw": 1.3}
+    if not scope:
+        return style | {"ls": "-", "lw": 2.2}
+    return style | {"ls": "--" if scope == "per_sample" else ":"}
+
+
 def plot_value_loss(frame: pd.DataFrame, stem: str | os.PathLike, title: str = "") -> None:
     """Figure 4: H_eta against the removed fraction, one line per method with a +-std band.
 
-    ``frame`` has columns ``method, eta, mean, std``.
+    ``frame`` has columns ``method, eta, mean, std``. With global and per-sample baselines, two panels share
+    the y axis: the explainers against the per-sample baselines, and against the global ones.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in sorted(frame["method"].unique(), key=method_key):
-        rows = frame[frame["method"] == method].sort_values("eta")
-        eta = rows["eta"].to_numpy() * 100
-        style = "--" if method.startswith("random") else "-"
-        line, = ax.plot(eta, rows["mean"], style, marker="o", ms=3, label=method)
-        ax.fill_between(eta, rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=line.get_color(), alpha=0.08)
-    ax.set_xlabel("training data removed, most valuable first (%)")
-    ax.set_ylabel("cross-entropy on the test sample, H (nats)")
-    ax.set_title(title or "Value loss: larger means the removed data mattered more")
-    ax.grid(alpha=0.3)
-    ax.legend(ncol=2, fontsize=8)
+    methods = sorted(frame["method"].unique(), key=method_key)
+    explainers = [m for m in methods if "/" not in m]
+    panels = [(scope, explainers + [m for m in methods if m.endswith("/" + scope)]) for scope in ("per_sample", "global")]
+    panels = [(scope, ms) for scope, ms in panels if len(ms) > len(explainers)] or [("all", methods)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.8), sharey=True, squeeze=False)
+    for ax, (scope, group) in zip(axes[0], panels):
+        for method in group:
+            rows = frame[frame["method"] == method].sort_values("eta")
+            eta = rows["eta"].to_numpy() * 100
+            style = _method_style(method)
+            ax.plot(eta, rows["mean"], label=method, **style)
+            ax.fill_between(eta, rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=style["color"], alpha=0.07)
+        ax.set_xlabel("training data removed, most valuable first (%)")
+        ax.set_title({"per_sample": "explainers vs per-sample baselines", "global": "explainers vs global baselines"}.get(scope, ""))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+    axes[0, 0].set_ylabel("cross-entropy on the test sample, H (nats)")
+    fig.suptitle(title or "Value loss: larger means the removed data mattered more (bands: +-1 std over test samples)")
     _savefig(fig, stem)
     plt.close(fig)
 

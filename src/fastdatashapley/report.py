@@ -114,17 +114,24 @@ def plot_accuracy_vs_exact(frame: pd.DataFrame, stem: str | os.PathLike) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{m}\n({s})" for m, s in zip(frame["method"], frame["split"])]
-    x = np.arange(len(frame))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True)
-    for ax, col, name in zip(axes, ("pearson", "spearman", "rel_l2"), ("Pearson r", "Spearman rho", "relative L2 error")):
-        ax.bar(x, frame[col], color="tab:blue" if col != "rel_l2" else "tab:red")
-        ax.set_title(name)
-        ax.set_xticks(x, labels, fontsize=7)
+    methods = sorted(frame["method"].unique(), key=method_key)
+    splits = [s for s in ("unseen", "seen") if s in set(frame["split"])]
+    x, width = np.arange(len(methods)), 0.8 / len(splits)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, col, name in zip(axes, ("pearson", "spearman", "rel_l2"), ("Pearson r (higher is better)",
+                                                                      "Spearman rho (higher is better)",
+                                                                      "relative L2 error (lower is better)")):
+        for k, split in enumerate(splits):
+            rows = frame[frame["split"] == split].set_index("method").reindex(methods)
+            ax.bar(x + (k - (len(splits) - 1) / 2) * width, rows[col], width, color=("C0", "C1")[k],
+                   label=f"{split} test samples")
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(x, methods)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylim(min(0.0, frame["pearson"].min() - 0.05), 1.0)
-    axes[1].set_ylim(min(0.0, frame["spearman"].min() - 0.05), 1.0)
-    fig.suptitle("Estimated vs exact Shapley values (test samples unseen by the explainers)")
+    for ax, col in zip(axes[:2], ("pearson", "spearman")):
+        ax.set_ylim(min(0.0, frame[col].min() - 0.05), 1.0)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("Estimated vs exact Shapley values, mean over test samples (seen or unseen in explainer training)")
     fig.tight_layout()
     _savefig(fig, stem)
     plt.close(fig)

@@ -110,17 +110,29 @@ def _from_parts(name: str, parts: list[tuple[np.ndarray, np.ndarray]], n_classes
     return Dataset(name, x, y, np.arange(len(y_tr)), np.arange(len(y_tr), len(y)), n_classes)
 
 
-def _mnist_family(cls, root: Path, download: bool, name: str, how: str) -> Dataset:
+def _train_and_test(name: str, make, to_arrays, missing: str) -> Dataset:
+    """One Dataset from torchvision's train and test parts (``make(train: bool)``, ``to_arrays(part) -> (x, y)``).
+
+    A part that torchvision cannot read raises :class:`DataNotFoundError` with ``missing`` (where it looked
+    and how to get the data) and torchvision's own message.
+    """
     parts = []
     for train in (True, False):
         try:
-            ds = cls(str(root), train=train, download=download)
+            part = make(train)
         except RuntimeError as exc:
-            raise DataNotFoundError(
-                f"{name}: no raw IDX files under {root / cls.__name__ / 'raw'} ({exc}). {how}"
-            ) from exc
-        parts.append((ds.data.numpy()[:, None], ds.targets.numpy()))
+            raise DataNotFoundError(f"{name}: {missing} ({exc})") from exc
+        parts.append(to_arrays(part))
     return _from_parts(name, parts, 10)
+
+
+def _mnist_family(cls, root: Path, download: bool, name: str, how: str) -> Dataset:
+    return _train_and_test(
+        name,
+        lambda train: cls(str(root), train=train, download=download),
+        lambda ds: (ds.data.numpy()[:, None], ds.targets.numpy()),
+        f"no raw IDX files under {root / cls.__name__ / 'raw'}. {how}",
+    )
 
 
 def _mnist(root: Path, download: bool) -> Dataset:
@@ -160,17 +172,13 @@ def _cifar10(root: Path, download: bool) -> Dataset:
         test_list = [[name, None] for name, _ in CIFAR10.test_list]
         meta = {**CIFAR10.meta, "md5": None}
 
-    parts = []
-    for train in (True, False):
-        try:
-            ds = LocalCIFAR10(str(root), train=train, download=download)
-        except RuntimeError as exc:
-            raise DataNotFoundError(
-                f"cifar10: no python batches under {root / CIFAR10.base_folder} ({exc}). Extract "
-                f"cifar-10-python.tar.gz there, or set data.download: true to let torchvision fetch it."
-            ) from exc
-        parts.append((ds.data.transpose(0, 3, 1, 2), np.asarray(ds.targets)))
-    return _from_parts("cifar10", parts, 10)
+    return _train_and_test(
+        "cifar10",
+        lambda train: LocalCIFAR10(str(root), train=train, download=download),
+        lambda ds: (ds.data.transpose(0, 3, 1, 2), np.asarray(ds.targets)),
+        f"no python batches under {root / CIFAR10.base_folder}. Extract cifar-10-python.tar.gz there, "
+        f"or set data.download: true to let torchvision fetch it.",
+    )
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,13 @@ def test_missing_data_files_name_the_path(tmp_path):
     out = proc.stdout + proc.stderr + "".join(p.read_text() for p in tmp_path.rglob("prepare_data.log"))
     assert proc.returncode != 0 and str(tmp_path / "nowhere") in out and "apt-get install dataset-fashion-mnist" in out
     assert not (tmp_path / RUN / "data/manifest.json").exists()
+
+
+def test_report_is_one_self_contained_html(edited):
+    proc = snakemake(edited, "--report", "report.html")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (edited / "report.html").read_text()
+    assert "the top eta are removed" in html  # a caption from workflow/report/
+    for name in ("value_loss.png", "cost.csv", "value_loss.csv", "top10_fds.png"):
+        assert name in html, name
+    assert "base64," in html and "<script src=\"http" not in html  # files embedded, nothing fetched

@@ -3,13 +3,11 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
-from test_workflow import write_config
-from workflow_helpers import ROOT, snakemake
+from workflow_helpers import snakemake, snakemake_command, write_config
 
 from fastdatashapley.utility_table import UtilityTable
 
@@ -24,7 +22,7 @@ def test_kill_mid_shard_then_resume_is_bit_identical(tmp_path):
     done = snakemake(a, TABLE, config=cfg)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(b), "--configfile", str(cfg), "--cores", "1", TABLE]
+    cmd = snakemake_command(b, TABLE, config=cfg, cores=1)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = b / "results/ci/logs/shards/kernel-full/0.log"
     deadline = time.monotonic() + 300

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from slurm_cluster import SlurmCluster, ensure_installed
-from workflow_helpers import CI_CONFIG, ROOT
+from workflow_helpers import ROOT, snakemake
 
 PROFILE = ROOT / "profiles" / "slurm"
 pytestmark = pytest.mark.slow
@@ -38,12 +37,6 @@ def cluster():
     finally:
         c.stop()
         c.cleanup()
-
-
-def _run_snakemake(cluster: SlurmCluster, workdir: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
-    cmd += [*args, "--configfile", str(CI_CONFIG)]  # last: --configfile takes every word that follows it
-    return subprocess.run(cmd, env=cluster.env, capture_output=True, text=True, timeout=timeout)
 
 
 def _diagnostics(cluster: SlurmCluster, workdir: Path, proc_output: str) -> str:
@@ -105,11 +98,10 @@ TARGET = "results/ci/values/per_sample/fds.npz"
 
 
 def test_ci_config_runs_through_the_slurm_profile(cluster: SlurmCluster, tmp_path: Path):
-    args = [TARGET, "--profile", str(PROFILE), "--cores", str(cluster.cpus)]
-    args += ["--slurm-init-seconds-before-status-checks", str(INIT_CHECK_S)]
+    args = [TARGET, "--profile", str(PROFILE), "--slurm-init-seconds-before-status-checks", str(INIT_CHECK_S)]
     start = time.monotonic()
     try:
-        proc = _run_snakemake(cluster, tmp_path, *args, timeout=900)
+        proc = snakemake(tmp_path, *args, cores=cluster.cpus, env=cluster.env, timeout=900)
     except subprocess.TimeoutExpired as err:
         out = (err.stdout or b"").decode(errors="replace") + (err.stderr or b"").decode(errors="replace")
         pytest.fail(f"snakemake did not finish within {err.timeout} s\n{_diagnostics(cluster, tmp_path, out)}")
@@ -136,7 +128,7 @@ def test_ci_config_runs_through_the_slurm_profile(cluster: SlurmCluster, tmp_pat
 
     # The target is complete: a local dry run of the same config finds nothing left to do.
     assert (tmp_path / TARGET).stat().st_size > 0
-    dry = _run_snakemake(cluster, tmp_path, TARGET, "--dry-run", timeout=300)
+    dry = snakemake(tmp_path, TARGET, "--dry-run", cores=cluster.cpus, env=cluster.env, timeout=300)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
 
 

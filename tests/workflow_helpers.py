@@ -12,11 +12,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CI_CONFIG = ROOT / "config" / "ci.yaml"
 
 
-def snakemake(workdir: Path, *args: str, config: Path = CI_CONFIG, timeout: int = 900) -> subprocess.CompletedProcess:
-    """``snakemake -s <repo>/Snakefile -d workdir --configfile config <args>``; returns the finished process."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
-    cmd += ["--configfile", str(config), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def snakemake_command(workdir: Path, *args: str, config: Path = CI_CONFIG, cores: int = 2) -> list[str]:
+    """``snakemake -s <repo>/Snakefile -d workdir --cores N <args> --configfile config`` as an argument list.
+
+    ``--configfile`` comes last because it takes every word that follows it.
+    """
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", str(cores)]
+    return cmd + [*args, "--configfile", str(config)]
+
+
+def snakemake(workdir: Path, *args: str, config: Path = CI_CONFIG, cores: int = 2, env: dict | None = None,
+              timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run :func:`snakemake_command` (environment ``env``, default this one) and return the finished process."""
+    cmd = snakemake_command(workdir, *args, config=config, cores=cores)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def write_config(path: Path, **overrides) -> Path:

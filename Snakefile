@@ -1,7 +1,7 @@
 # fastdatashapley: Fast-DataShapley and its baselines as one workflow.
 # Run: snakemake --cores all                      (config/config.yaml, embedded digits data)
 #      snakemake --cores all --configfile config/fashion-mnist.yaml
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -9,9 +9,8 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
 
-
+# Validates the config against the schema completed from the method, design and dataset registries.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/coalitions.smk"
@@ -20,6 +19,7 @@ include: "workflow/rules/explainers.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/exact.smk"
+include: "workflow/rules/grouping.smk"
 
 
 rule all:

@@ -6,6 +6,7 @@ import pandas as pd
 from common import start
 
 from fastdatashapley.accuracy import compare
+from fastdatashapley.data import POOL, TEST
 from fastdatashapley.explainer import Explainer
 from fastdatashapley.io import load_npz, load_values
 from fastdatashapley.report import plot_accuracy_vs_exact, write_table
@@ -16,7 +17,7 @@ log = start(snakemake)  # noqa: F821
 inp, out = snakemake.input, snakemake.output  # noqa: F821
 exact, _ = load_values(inp.exact)  # [n, P, m] over all probes
 probes = load_npz(inp.probes)
-test, pool = np.flatnonzero(probes["role"] == 2), np.flatnonzero(probes["role"] == 0)
+test, pool = np.flatnonzero(probes["role"] == TEST), np.flatnonzero(probes["role"] == POOL)
 seen = pool[: snakemake.params.n_seen]  # noqa: F821
 rows = []
 for method, values_path, explainer_path in zip(snakemake.params.methods, inp["values"], inp.explainers):  # noqa: F821
@@ -29,5 +30,5 @@ ks = kernel_from_samples(table.masks, table.utilities[:, seen], table.null[seen]
 rows.append({"method": "kernelshap", "split": "seen", **compare(ks, exact[:, seen], probes["y"][seen])})
 frame = pd.DataFrame(rows)[["method", "split", "pearson", "spearman", "rel_l2", "n_samples"]]
 write_table(frame, out.csv, out.md)
-plot_accuracy_vs_exact(frame, out.png.removesuffix(".png"))
+plot_accuracy_vs_exact(frame, out.png.removesuffix(".png"), snakemake.params.order)  # noqa: F821
 log.info("accuracy vs exact:\n%s", frame.to_string())

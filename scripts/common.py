@@ -1,6 +1,7 @@
-"""Shared start-up for rule scripts: make the library importable and log into the rule's log file."""
+"""Shared start-up for rule scripts: make the library importable, load plugins and log into the rule's log file."""
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -9,13 +10,20 @@ if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
 from fastdatashapley.logs import setup_logging  # noqa: E402
+from fastdatashapley.registry import load_plugins  # noqa: E402
 
 
 def start(smk) -> logging.Logger:
-    """Set torch threads to the job's ``threads``, log into the rule's log file and log the params."""
-    import torch
+    """Limit threads to the job's ``threads``, import the config's plugins, log into the rule's log file.
 
-    torch.set_num_threads(max(1, int(smk.threads)))
+    torch takes its thread count from ``OMP_NUM_THREADS`` when it is imported later, and from
+    ``torch.set_num_threads`` when the script imported it already; report rules never import it.
+    """
+    threads = max(1, int(smk.threads))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    load_plugins(smk.config.get("plugins") or [])
     log = setup_logging(smk.log[0], name=smk.rule)
-    log.info("threads: %d, params: %s", smk.threads, dict(smk.params.items()))
+    log.info("threads: %d, params: %s", threads, dict(smk.params.items()))
     return log

@@ -3,7 +3,7 @@
 import numpy as np
 from common import start
 
-from fastdatashapley.data import load_configured, take_probes
+from fastdatashapley.data import POOL, TEST, VALIDATION, load_configured, take_probes
 from fastdatashapley.io import load_npz, save_npz
 from fastdatashapley.service import ServiceModel
 
@@ -20,6 +20,6 @@ else:
     keep = np.ones(len(rest), bool)
 val, pool = take_probes(rest, keep, p.n_val, p.n_pool)
 idx = np.concatenate([pool, val, split["idx_test"]])
-role = np.repeat(np.array([0, 1, 2], np.int8), [len(pool), len(val), len(split["idx_test"])])
+role = np.repeat(np.array([POOL, VALIDATION, TEST], np.int8), [len(pool), len(val), len(split["idx_test"])])
 log.info("probes: %d pool, %d val, %d test", len(pool), len(val), len(split["idx_test"]))
 save_npz(snakemake.output.probes, x=ds.x[idx], y=ds.y[idx], idx=idx, role=role)  # noqa: F821

@@ -15,12 +15,13 @@ for (scope, method), path in zip(p.valued, snakemake.input.losses):  # noqa: F82
     label = method if scope == "per_sample" and method in p.explainers else f"{method}/{scope}"
     for f, col in zip(arr["fractions"], arr["loss"].T):
         rows.append({"method": label, "eta": round(float(f), 4), "mean": col.mean(), "std": col.std(), "n_test": len(col)})
-curve = pd.DataFrame(rows).sort_values(["method", "eta"], key=lambda c: c.map(method_key) if c.name == "method" else c)
+order = p.order
+curve = pd.DataFrame(rows).sort_values(["method", "eta"], key=lambda c: c.map(lambda m: method_key(m, order)) if c.name == "method" else c)
 etas = {round(e, 4) for e in p.etas}
 table = curve[curve["eta"].isin(etas)].reset_index(drop=True)
 write_table(table, out.value_loss, out.value_loss_md)
 write_table(curve.reset_index(drop=True), out.curve)
-plot_value_loss(curve, out.figure.removesuffix(".png"), title=f"Value loss on {p.dataset} (mean +- std over test samples)")
+plot_value_loss(curve, out.figure.removesuffix(".png"), order, title=f"Value loss on {p.dataset} (mean +- std over test samples)")
 
 cost = []
 for (scope, method), values_path in zip(p.valued, snakemake.input["values"]):  # noqa: F821

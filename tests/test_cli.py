@@ -12,7 +12,7 @@ from PIL import Image
 
 from fastdatashapley.cli import main, read_image
 from fastdatashapley.coalitions import kernel_masks
-from fastdatashapley.explainer import fit_explainer
+from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
 from fastdatashapley.utility_table import UtilityTable
 from small_service import one_torch_thread, small_digits_service
 
@@ -31,7 +31,8 @@ def saved(tmp_path_factory):
         masks = kernel_masks(N, 64, seed=1)
         table = UtilityTable(masks, null[None] + np.einsum("sn,pnm->spm", masks.astype(float), phi), null, grand, np.arange(100))
         explainer = fit_explainer(table, probes, np.repeat([0, 1], [80, 20]), service, ds.x[idx], ds.y[idx], method="fds",
-                                  net_options={"width": 4, "hidden": 16}, lr=3e-3, max_epochs=3, device="cpu", dataset="digits")
+                                  settings=ExplainerSettings(net_options={"width": 4, "hidden": 16}, lr=3e-3, max_epochs=3,
+                                                             device="cpu", dataset="digits"))
     folder = tmp_path_factory.mktemp("cli")
     explainer.save(folder / "fds.pt")
     image = ds.x[400]

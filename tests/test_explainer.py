@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from fastdatashapley.coalitions import all_masks, expand_groups, gfds_masks, group_kernel_masks, kernel_masks
-from fastdatashapley.explainer import Explainer, expand, fds_loss, fit_explainer, group_penalty, normalise
+from fastdatashapley.data import POOL, TEST, VALIDATION
+from fastdatashapley.explainer import Explainer, expand, fds_loss, group_penalty, normalise
+from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
 from fastdatashapley.explainer_nets import NETS, ResNet50Explainer, build_net, net_config
 from fastdatashapley.utility_table import UtilityTable
 from small_service import one_torch_thread, small_digits_service
@@ -32,7 +34,7 @@ def game():
     """
     ds, idx, service = small_digits_service(per_class=4)
     probes = ds.x[200:440]
-    role = np.repeat([0, 1, 2], [160, 40, 40])
+    role = np.repeat([POOL, VALIDATION, TEST], [160, 40, 40])
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=N) * 8, rng.normal(size=N)
 
@@ -50,12 +52,13 @@ def game():
         return UtilityTable(masks, util, null, grand, np.arange(len(probes)), {"design": "test", **meta})
 
     return dict(x_train=ds.x[idx], y_train=ds.y[idx], service=service, probes=probes, role=role, truth=truth,
-                table_for=table_for, test=probes[role == 2], kernel=table_for(kernel_masks(N, 256, seed=1)))
+                table_for=table_for, test=probes[role == TEST], kernel=table_for(kernel_masks(N, 256, seed=1)))
 
 
-def fit(game, table, method="fds", **kw):
-    args = dict(method=method, max_epochs=40, patience=15, **TINY)
-    return fit_explainer(table, game["probes"], game["role"], game["service"], game["x_train"], game["y_train"], **{**args, **kw})
+def fit(game, table, method="fds", groups=None, **kw):
+    settings = ExplainerSettings(**{**dict(max_epochs=40, patience=15, **TINY), **kw})
+    return fit_explainer(table, game["probes"], game["role"], game["service"], game["x_train"], game["y_train"],
+                         method=method, groups=groups, settings=settings)
 
 
 def pearson(a, b):
@@ -301,7 +304,7 @@ def test_broken_explainer_files_are_named(game, tmp_path):
 
 
 def test_resnet50_explainer_trains_and_minibatches_never_hold_one_probe(game):
-    from fastdatashapley.explainer import _minibatches
+    from fastdatashapley.explainer_training import _minibatches
 
     assert [len(b) for b in _minibatches(np.arange(97), 32)] == [32, 32, 33]
     assert [len(b) for b in _minibatches(np.arange(96), 32)] == [32, 32, 32]
@@ -309,6 +312,7 @@ def test_resnet50_explainer_trains_and_minibatches_never_hold_one_probe(game):
     role = np.full(240, 2)
     role[:3], role[160:162] = 0, 1  # 3 pool probes in minibatches of 2 -> one batch of 3 (batch norm needs > 1)
     explainer = fit_explainer(game["kernel"], game["probes"], role, game["service"], game["x_train"], game["y_train"], method="fds",
-                              net="resnet50", batch_size=2, max_epochs=1, lr=1e-3, device="cpu", dataset="digits")
+                              settings=ExplainerSettings(net="resnet50", batch_size=2, max_epochs=1, lr=1e-3, device="cpu",
+                                                         dataset="digits"))
     v = explainer.values(game["test"][:2])
     assert v.shape == (2, N, M) and np.allclose(v.sum(1), total_gain(game, game["test"][:2]), atol=1e-12, rtol=0)

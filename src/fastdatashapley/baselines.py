@@ -28,7 +28,6 @@ import numpy as np
 
 from .training import TrainerSpec, train_submodels
 
-METHODS = ("loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random")
 SCOPES = ("global", "per_sample")
 
 

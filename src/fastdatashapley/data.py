@@ -16,12 +16,16 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .io import atomic_path
+from .registry import Registry
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+#: Probe roles in a table's probe set: explainer training pool, explainer validation, evaluation test samples.
+POOL, VALIDATION, TEST = 0, 1, 2
+ROLES = (POOL, VALIDATION, TEST)
 FASHION_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -53,6 +57,31 @@ class Dataset:
         return tuple(int(s) for s in self.x.shape[1:])  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class DataOptions:
+    """Where a loader looks: ``root`` (torchvision root), ``download`` (may fetch), ``source_dir`` (Debian files)."""
+
+    root: Path = Path("data")
+    download: bool = False
+    source_dir: Path = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A registered dataset: ``load(options) -> Dataset`` and what it holds (``n_images`` over both parts)."""
+
+    name: str
+    load: Callable[[DataOptions], Dataset]
+    in_shape: tuple[int, int, int]
+    n_classes: int
+    n_images: int
+    description: str = ""
+
+
+#: Every dataset the workflow can load (config key ``data.dataset``), in registration order.
+DATASETS: Registry[DatasetSource] = Registry("dataset")
+
+
 def load_dataset(
     name: str,
     root: str | os.PathLike = "data",
@@ -61,23 +90,16 @@ def load_dataset(
     source_dir: str | os.PathLike = "/usr/share/datasets/fashion-mnist",
     classes: list[int] | None = None,
 ) -> Dataset:
-    """Load ``name`` (one of :data:`DATASETS`).
+    """Load the registered dataset ``name`` (see :data:`DATASETS`).
 
     ``root`` is the torchvision root for mnist, fashion-mnist and cifar10; ``download`` lets torchvision
     fetch mnist/cifar10 into it. Fashion-MNIST is unpacked into ``root`` from the Debian package's
     ``.gz`` files in ``source_dir`` on first use. ``classes`` keeps only those labels, renumbered 0..k-1
     in the given order (small exact-enumeration runs).
     """
-    if name == "digits":
-        ds = _digits()
-    elif name == "fashion-mnist":
-        ds = _fashion_mnist(Path(root), Path(source_dir))
-    elif name == "mnist":
-        ds = _mnist(Path(root), download)
-    elif name == "cifar10":
-        ds = _cifar10(Path(root), download)
-    else:
-        raise ValueError(f"unknown dataset {name!r} (config key data.dataset); choose one of {', '.join(DATASETS)}")
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r} (config key data.dataset); choose one of {', '.join(DATASETS.names())}")
+    ds = DATASETS.get(name).load(DataOptions(Path(root), bool(download), Path(source_dir)))
     return ds if classes is None else _subset_classes(ds, classes)
 
 
@@ -92,7 +114,7 @@ def _subset_classes(ds: Dataset, classes: list[int]) -> Dataset:
     return Dataset(ds.name, ds.x[keep], relabel[ds.y[keep]].astype(np.int64), part(ds.train_idx), part(ds.eval_idx), len(classes))
 
 
-def _digits() -> Dataset:
+def _digits(options: DataOptions) -> Dataset:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -135,16 +157,17 @@ def _mnist_family(cls, root: Path, download: bool, name: str, how: str) -> Datas
     )
 
 
-def _mnist(root: Path, download: bool) -> Dataset:
+def _mnist(options: DataOptions) -> Dataset:
     from torchvision.datasets import MNIST
 
     how = "Put the four MNIST IDX files there, or set data.download: true to let torchvision fetch them."
-    return _mnist_family(MNIST, root, download, "mnist", how)
+    return _mnist_family(MNIST, options.root, options.download, "mnist", how)
 
 
-def _fashion_mnist(root: Path, source_dir: Path) -> Dataset:
+def _fashion_mnist(options: DataOptions) -> Dataset:
     from torchvision.datasets import FashionMNIST
 
+    root, source_dir = options.root, options.source_dir
     raw = root / "FashionMNIST" / "raw"
     for stem in FASHION_FILES:
         if (raw / stem).exists():
@@ -162,9 +185,10 @@ def _fashion_mnist(root: Path, source_dir: Path) -> Dataset:
     return _mnist_family(FashionMNIST, root, False, "fashion-mnist", how)
 
 
-def _cifar10(root: Path, download: bool) -> Dataset:
+def _cifar10(options: DataOptions) -> Dataset:
     from torchvision.datasets import CIFAR10
 
+    root, download = options.root, options.download
     class LocalCIFAR10(CIFAR10):
         """torchvision's reader, accepting batch files that exist without checking their md5 sums."""
 
@@ -179,6 +203,15 @@ def _cifar10(root: Path, download: bool) -> Dataset:
         f"no python batches under {root / CIFAR10.base_folder}. Extract cifar-10-python.tar.gz there, "
         f"or set data.download: true to let torchvision fetch it.",
     )
+
+
+for _source in (
+    DatasetSource("digits", _digits, (1, 8, 8), 10, 1797, "scikit-learn's embedded 8x8 digits"),
+    DatasetSource("mnist", _mnist, (1, 28, 28), 10, 70000, "MNIST from data.root (torchvision)"),
+    DatasetSource("fashion-mnist", _fashion_mnist, (1, 28, 28), 10, 70000, "Fashion-MNIST (Debian IDX files)"),
+    DatasetSource("cifar10", _cifar10, (3, 32, 32), 10, 60000, "CIFAR-10 python batches from data.root"),
+):
+    DATASETS.register(_source)
 
 
 @dataclass(frozen=True)

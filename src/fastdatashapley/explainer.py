@@ -22,14 +22,13 @@ Methods differ in the table they train on and in the outputs:
 
 At inference v(1) - v(0) comes from the service model f_D and the null model (``ServiceModel.proba`` and
 ``null_proba`` on x), so the values of any image sum exactly (to float64 rounding) to f_D(x) - f_0(x).
+Training (:func:`~fastdatashapley.explainer_training.fit_explainer`) is in :mod:`fastdatashapley.explainer_training`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -46,10 +45,6 @@ from .training import TrainerSpec
 METHODS = ("fds", "afds", "gfds", "gfds+")
 VARIANTS = ("split", "penalty")
 FORMAT = 2
-#: Probe roles in a table's probe set.
-POOL, VALIDATION, TEST = 0, 1, 2
-#: Largest difference allowed between the table's null utilities and the service's null model on the probes.
-NULL_TOLERANCE = 1e-3
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -324,188 +319,3 @@ def _plain(obj: Any) -> Any:
         return str(o)
 
     return json.loads(json.dumps(obj, default=default))
-
-
-# ---------------------------------------------------------------------------------------------------
-# training
-
-
-def _minibatches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """``order`` cut into minibatches of ``batch_size``; a last one of a single probe joins the one before it
-    (batch-norm nets such as ResNet-50 cannot train on one sample)."""
-    cuts = list(range(0, len(order), batch_size))
-    if len(cuts) > 1 and len(order) - cuts[-1] == 1:
-        cuts.pop()
-    return [order[a:b] for a, b in zip(cuts, cuts[1:] + [len(order)])]
-
-
-def _table_name(table: Any) -> str:
-    return f"utility table {table.source}" if getattr(table, "source", None) else "the utility table"
-
-
-def _device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def fit_explainer(
-    table,
-    x_probe: np.ndarray,
-    role: np.ndarray,
-    service: ServiceModel,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    *,
-    method: str,
-    groups: Sequence[np.ndarray] | None = None,
-    variant: str = "split",
-    gamma: float = 1.0,
-    net: str = "small_cnn",
-    net_options: dict[str, int] | None = None,
-    pretrained: str | os.PathLike | None = None,
-    lr: float = 2e-4,
-    max_epochs: int = 300,
-    patience: int = 20,
-    lr_patience: int | None = None,
-    batch_size: int = 32,
-    coalitions_per_x: int = 16,
-    val_coalitions: int | None = None,
-    seed: int = 0,
-    dataset: str = "",
-    device: str = "auto",
-    progress: bool = False,
-) -> Explainer:
-    """Train an explainer on ``table`` (a :class:`~fastdatashapley.utility_table.UtilityTable`).
-
-    x_probe ``[P, C, H, W]``: the table's probes in order; role ``[P]``: explainer pool (0), validation (1),
-    test (2, never used here). ``groups`` (a partition of range(n)) is required for ``gfds+`` and kept as
-    metadata for ``gfds``. GFDS+ ``variant``: ``split`` (N outputs) or ``penalty`` (n outputs, weight ``gamma``).
-
-    Adam at ``lr``; ReduceLROnPlateau (factor 0.5, ``lr_patience``, default ``max(1, patience // 3)``) on the
-    validation loss, which is the loss on every validation probe with ``val_coalitions`` (default
-    ``coalitions_per_x``) fixed, seeded table rows each; early stopping after ``patience`` epochs without
-    improvement, at most ``max_epochs``; the best weights are restored. Each epoch visits the pool once in
-    minibatches of ``batch_size`` probes, each with ``coalitions_per_x`` table rows drawn uniformly.
-    Seeded and deterministic on the CPU; the global torch RNG is left untouched. ``history`` holds per-epoch
-    ``epoch, train_loss, val_loss, lr, seconds``.
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown explainer method {method!r}; choose one of {', '.join(METHODS)}")
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown GFDS+ variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    for name, value in (("max_epochs", max_epochs), ("patience", patience), ("batch_size", batch_size),
-                        ("coalitions_per_x", coalitions_per_x)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if not (lr > 0 and np.isfinite(lr)) or not (gamma >= 0 and np.isfinite(gamma)):
-        raise ValueError(f"lr must be positive and gamma >= 0, got lr={lr}, gamma={gamma}")
-    spec = service.spec
-    n, m = table.n, table.n_classes
-    x_probe = np.ascontiguousarray(x_probe, dtype=np.float32)
-    role = np.asarray(role).ravel()
-    if x_probe.ndim != 4 or tuple(x_probe.shape[1:]) != tuple(spec.in_shape) or len(x_probe) != table.n_probes:
-        raise ValueError(f"x_probe must have shape [{table.n_probes}, {', '.join(map(str, spec.in_shape))}] "
-                         f"(the table's probes, the service model's images), got {list(x_probe.shape)}")
-    if len(role) != table.n_probes or not np.isin(role, (POOL, VALIDATION, TEST)).all():
-        raise ValueError(f"role must hold 0 (pool), 1 (validation) or 2 (test) for each of the table's {table.n_probes} probes")
-    if m != spec.n_classes:
-        raise ValueError(f"the table has m = {m} labels but the service model {spec.n_classes}")
-    x_train, y_train = np.asarray(x_train, np.float32), np.asarray(y_train, np.int64)
-    if len(y_train) != n or x_train.shape != (n, *spec.in_shape):
-        raise ValueError(f"x_train {list(x_train.shape)} and y_train {list(y_train.shape)} must hold the table's n = {n} training points")
-    if groups is not None:
-        groups = check_groups(groups, n)
-    if method == "gfds+" and groups is None:
-        raise ValueError("method gfds+ needs groups (a partition of the training set)")
-    pool, val = np.flatnonzero(role == POOL), np.flatnonzero(role == VALIDATION)
-    if len(pool) == 0 or len(val) == 0:
-        raise ValueError("the explainer needs pool (role 0) and validation (role 1) probes")
-    null_gap = float(np.abs(service.null_proba(x_probe[np.concatenate([pool, val])]) - table.null[np.concatenate([pool, val])]).max())
-    if null_gap > NULL_TOLERANCE:
-        raise ValueError(f"{_table_name(table)} does not match the service model: its null utilities differ from the null "
-                         f"model's outputs on x_probe by {null_gap:.3g} (other probes, probe order or initial weights?)")
-    split = method == "gfds+" and variant == "split"
-    masks = table.masks
-    if split:
-        first = np.array([g[0] for g in groups])
-        owner = np.empty(n, np.int64)
-        for j, g in enumerate(groups):
-            owner[g] = j
-        if not np.array_equal(masks, masks[:, first][:, owner]):
-            raise ValueError(f"{_table_name(table)} is not a group-coalition design for these groups (a coalition splits a group); "
-                             "GFDS+ split needs the gfds_plus design")
-        masks = masks[:, first]
-
-    dev = _device(device)
-    used = np.concatenate([pool, val])  # probes this fit reads, in this order
-    x_used = torch.from_numpy(x_probe[used]).to(dev)
-    gain = torch.from_numpy(np.ascontiguousarray((table.utilities[:, used] - table.null[None, used]).transpose(1, 0, 2))).to(dev)  # [P', S, m]
-    total = torch.from_numpy(table.grand[used] - table.null[used]).to(dev)  # [P', m]
-    s_all = torch.from_numpy(masks.astype(np.float32)).to(dev)  # [S, k]
-    pool_l, val_l = np.arange(len(pool)), np.arange(len(pool), len(used))  # positions in ``used``
-    n_rows = table.n_coalitions
-    config = net_config(net, spec.in_shape, s_all.shape[1], m, **(net_options or {}))
-    pen_groups = [torch.from_numpy(g).to(dev) for g in groups] if method == "gfds+" and not split else []
-
-    with torch.random.fork_rng(devices=[]):
-        torch.random.default_generator.manual_seed(int(seed))  # CPU generator only; nets are built on the CPU
-        model = build_net(config, pretrained).to(dev)
-    gen = torch.Generator().manual_seed(int(seed) + 1)
-    val_rows = torch.randint(n_rows, (len(val_l), int(val_coalitions or coalitions_per_x)), generator=gen).to(dev)
-
-    def batch_loss(idx: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
-        p = torch.from_numpy(idx).to(dev)
-        phi = model(x_used[p])
-        loss = fds_loss(phi, total[p], s_all[rows], gain[p[:, None], rows])
-        if pen_groups and gamma > 0:
-            loss = loss + gamma * group_penalty(normalise(phi, total[p]), pen_groups)
-        return loss
-
-    def val_loss() -> float:
-        model.eval()
-        acc = 0.0
-        with torch.no_grad():
-            for i in range(0, len(val_l), batch_size):
-                acc += float(batch_loss(val_l[i : i + batch_size], val_rows[i : i + batch_size])) * len(val_l[i : i + batch_size])
-        return acc / len(val_l)
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 3) if lr_patience is None else lr_patience)
-    best, best_state, stale, history = val_loss(), copy.deepcopy(model.state_dict()), 0, []
-    from tqdm.auto import tqdm
-
-    t0 = time.perf_counter()
-    bar = tqdm(range(max_epochs), desc=f"explainer {method}", disable=not progress)
-    for epoch in bar:
-        model.train()
-        order = pool_l[torch.randperm(len(pool_l), generator=gen).numpy()]
-        train = 0.0
-        for idx in _minibatches(order, batch_size):
-            rows = torch.randint(n_rows, (len(idx), coalitions_per_x), generator=gen).to(dev)
-            loss = batch_loss(idx, rows)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            train += float(loss.detach()) * len(idx)
-        v = val_loss()
-        if not np.isfinite(v):
-            raise FloatingPointError(f"explainer {method}: validation loss became {v} in epoch {epoch}; lower lr")
-        sched.step(v)
-        history.append({"epoch": epoch, "train_loss": train / len(order), "val_loss": v,
-                        "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
-        bar.set_postfix(train=f"{train / len(order):.3e}", val=f"{v:.3e}")
-        if v < best:
-            best, best_state, stale = v, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    model.load_state_dict(best_state)
-    model.to("cpu").eval()
-    meta = {"best_val_loss": best, "epochs": len(history), "seconds": time.perf_counter() - t0, "seed": int(seed),
-            "design": table.meta.get("design"), "trainer": table.meta.get("trainer"), "table": table.source,
-            "n_coalitions": n_rows, "lr": lr, "gamma": gamma if pen_groups else None,
-            "coalitions_per_x": coalitions_per_x, "batch_size": batch_size, "device": str(dev)}
-    return Explainer(model, config, method, service, x_train, y_train, groups,
-                     variant if method == "gfds+" else None, dataset, history, meta)

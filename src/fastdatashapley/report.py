@@ -11,14 +11,11 @@ import pandas as pd
 
 from .io import atomic_path
 
-#: Display order of methods in tables and figures.
-METHOD_ORDER = ("fds", "afds", "gfds", "gfds+", "loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random", "kernelshap")
-
-
-def method_key(name: str) -> tuple[int, str]:
-    """Sort key: known methods in :data:`METHOD_ORDER`, then the rest alphabetically."""
+def method_key(name: str, order: Sequence[str] = ()) -> tuple[int, str]:
+    """Sort key of a method label (``fds`` or ``tmc/global``): the base names in ``order`` first (the
+    method registry's order, which the workflow passes in), then the rest alphabetically."""
     base = name.split("/")[0]
-    return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), name)
+    return (order.index(base) if base in order else len(order), name)
 
 
 def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None) -> None:
@@ -59,30 +56,31 @@ def _savefig(fig, stem: str | os.PathLike) -> None:
             fig.savefig(tmp, dpi=150, bbox_inches="tight")
 
 
-def _method_style(method: str) -> dict:
+def _method_style(method: str, order: Sequence[str]) -> dict:
     """Line style of a method: one colour per base method, the line by kind (explainer solid and thick,
     per-sample baseline dashed, global baseline dotted)."""
     base, _, scope = method.partition("/")
     palette = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9"]  # the default cycle without its grey
-    colours = dict(zip(METHOD_ORDER[:9], palette)) | {"random": "0.45"}
+    colours = dict(zip([m for m in order if m != "random"][:9], palette)) | {"random": "0.45"}
     style = {"color": colours.get(base, "k"), "marker": "o", "ms": 3, "lw": 1.3}
     if not scope:
         return style | {"ls": "-", "lw": 2.2}
     return style | {"ls": "--" if scope == "per_sample" else ":"}
 
 
-def plot_value_loss(frame: pd.DataFrame, stem: str | os.PathLike, title: str = "") -> None:
+def plot_value_loss(frame: pd.DataFrame, stem: str | os.PathLike, order: Sequence[str] = (), title: str = "") -> None:
     """Figure 4: H_eta against the removed fraction, one line per method with a +-std band.
 
-    ``frame`` has columns ``method, eta, mean, std``. With global and per-sample baselines, two panels share
-    the y axis: the explainers against the per-sample baselines, and against the global ones.
+    ``frame`` has columns ``method, eta, mean, std``; ``order`` is the methods' display order (colours follow
+    it). With global and per-sample baselines, two panels share the y axis: the explainers against the
+    per-sample baselines, and against the global ones.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    methods = sorted(frame["method"].unique(), key=method_key)
+    methods = sorted(frame["method"].unique(), key=lambda m: method_key(m, order))
     explainers = [m for m in methods if "/" not in m]
     panels = [(scope, explainers + [m for m in methods if m.endswith("/" + scope)]) for scope in ("per_sample", "global")]
     panels = [(scope, ms) for scope, ms in panels if len(ms) > len(explainers)] or [("all", methods)]
@@ -91,7 +89,7 @@ def plot_value_loss(frame: pd.DataFrame, stem: str | os.PathLike, title: str = "
         for method in group:
             rows = frame[frame["method"] == method].sort_values("eta")
             eta = rows["eta"].to_numpy() * 100
-            style = _method_style(method)
+            style = _method_style(method, order)
             ax.plot(eta, rows["mean"], label=method, **style)
             ax.fill_between(eta, rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=style["color"], alpha=0.07)
         ax.set_xlabel("training data removed, most valuable first (%)")
@@ -104,7 +102,7 @@ def plot_value_loss(frame: pd.DataFrame, stem: str | os.PathLike, title: str = "
     plt.close(fig)
 
 
-def plot_accuracy_vs_exact(frame: pd.DataFrame, stem: str | os.PathLike) -> None:
+def plot_accuracy_vs_exact(frame: pd.DataFrame, stem: str | os.PathLike, order: Sequence[str] = ()) -> None:
     """Bars of Pearson, Spearman and relative L2 error against exact Shapley values, per method and split.
 
     ``frame`` has columns ``method, split, pearson, spearman, rel_l2``.
@@ -114,7 +112,7 @@ def plot_accuracy_vs_exact(frame: pd.DataFrame, stem: str | os.PathLike) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    methods = sorted(frame["method"].unique(), key=method_key)
+    methods = sorted(frame["method"].unique(), key=lambda m: method_key(m, order))
     splits = [s for s in ("unseen", "seen") if s in set(frame["split"])]
     x, width = np.arange(len(methods)), 0.8 / len(splits)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))

@@ -1,14 +1,20 @@
-# Baselines: LOO (from the loo design's table), TMC, group testing, CS-Shapley and FreeShap on the engine,
-# and random values; each in the scopes global ([n]) and per_sample ([n, T, m]).
+# Baselines from the method registry (fastdatashapley.methods), each in the scopes global ([n]) and
+# per_sample ([n, T, m]). A baseline that reads a coalition design's utility table (LOO) gets it as input.
 
 
 wildcard_constraints:
     scope="global|per_sample",
 
 
+def get_baseline_table(wildcards):
+    """The utility table of the baseline's design, if it has one."""
+    table = method_table(wildcards.method)
+    return {"table": table} if table else {}
+
+
 rule baseline:
     input:
-        unpack(baseline_inputs),
+        unpack(get_baseline_table),
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
@@ -18,7 +24,7 @@ rule baseline:
     benchmark:
         f"{BENCH}/baselines/{{scope}}/{{method}}.tsv"
     wildcard_constraints:
-        method="loo|tmc|group_testing|cs_shapley|freeshap|random",
+        method=wildcard_pattern(BASELINE_NAMES),
     conda:
         "../../envs/torch.yaml"
     threads: workflow.cores
@@ -27,8 +33,11 @@ rule baseline:
         runtime=240,
         gpu=GPUS,
     params:
-        settings=lambda wc: config["baselines"].get(wc.method, {}),
+        settings=lambda wc: BASELINES.get(wc.method, {}),
         seed=config["seed"],
         device=config["device"],
     script:
         "../../scripts/baseline.py"
+
+
+FINAL += [f"{R}/values/{s}/{m}.npz" for s, m in VALUED if m in BASELINE_NAMES]

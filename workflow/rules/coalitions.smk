@@ -1,11 +1,27 @@
 # Coalition designs -> retraining shards -> one validated utility table per (design, trainer).
 # trainer: "full" (the service-model settings) or "approx" (AFDS: K epochs at beta * lr).
+# Designs come from the registry (fastdatashapley.designs); group designs read the groups.
 
 
 wildcard_constraints:
-    design="kernel|gfds|gfds_plus|exact|loo",
+    design=wildcard_pattern(DESIGNS.names()),
     trainer="full|approx",
     shard=r"\d+",
+
+
+def get_design_groups(wildcards):
+    """Designs over groups need the groups."""
+    if DESIGNS.get(wildcards.design).groups:
+        return {"groups": f"{R}/groups.json"}
+    return {}
+
+
+def get_shards(wildcards):
+    """The shard files that make up utility table {design}-{trainer}."""
+    return [
+        f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz"
+        for i in shard_ids(wildcards.design)
+    ]
 
 
 rule groups:
@@ -33,7 +49,7 @@ rule groups:
 
 rule design:
     input:
-        unpack(design_inputs),
+        unpack(get_design_groups),
     output:
         design=f"{R}/designs/{{design}}.npz",
     log:
@@ -50,6 +66,7 @@ rule design:
         n=N_TRAIN,
         size=lambda wc: design_size(wc.design),
         seed=config["seed"],
+        stream=lambda wc: wc.design,
     script:
         "../../scripts/design.py"
 
@@ -84,7 +101,7 @@ rule shard:
 
 rule merge:
     input:
-        shards=shards_of,
+        shards=get_shards,
     output:
         table=f"{R}/utility/{{design}}-{{trainer}}.npz",
     log:

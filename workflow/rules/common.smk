@@ -1,5 +1,19 @@
-# Shared names for all rule files. Values that rules use reach them through params (so that
-# editing a config value reruns exactly the jobs that it affects).
+# Helpers shared by the rule files: config validation against the registry-completed schema, the run's
+# paths, and names derived from the registries. Each rule file owns its rules, its get_* input functions
+# and the targets it adds to FINAL. Values reach rules through params, so editing a config value reruns
+# exactly the jobs that use it.
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from fastdatashapley.config_schema import complete_schema, validate_config
+from fastdatashapley.designs import DESIGNS
+from fastdatashapley.designs import design_size as _design_size
+from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, PER_SAMPLE, of_kind
+from fastdatashapley.registry import load_plugins, wildcard_pattern
 
 
 def sorted_keys(obj):
@@ -11,6 +25,10 @@ def sorted_keys(obj):
     return obj
 
 
+# Plugins register methods, designs or datasets; they must be imported before the schema is completed.
+load_plugins(config.get("plugins") or [])
+with open(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml") as _f:
+    validate_config(config, complete_schema(yaml.safe_load(_f)))
 # Snakemake compares params by their repr, so the key order of a config file (or of the schema's
 # defaults) must not count as an edit: every config section reaches the rules key-sorted.
 _canonical = sorted_keys(config)
@@ -20,148 +38,64 @@ config.update(_canonical)
 R = f"results/{config['run']}"
 LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
+TABLES = f"{R}/tables"
+FIGURES = f"{R}/figures"
 GPUS = 1 if config["device"] == "cuda" else 0
 DATA = config["data"]
 SPLIT = config["split"]
+COAL = config["coalitions"]
+EVAL = config["evaluation"]
+EXPL = config["explainers"]
+BASELINES = config["baselines"]
+N_TRAIN = SPLIT["n_train"]
 
 # Every artifact that `snakemake` (rule all) builds; each rule file appends its own.
-FINAL = [
-    f"{R}/data/manifest.json",
-    f"{R}/service_model.json",
-    f"{R}/probes.npz",
-]
+FINAL = []
 
-COAL = config["coalitions"]
-N_TRAIN = SPLIT["n_train"]
+EXPLAINER_NAMES = [m.name for m in of_kind(EXPLAINER)]
+BASELINE_NAMES = [m.name for m in of_kind(BASELINE)]
+# Report order of methods: the registry's order, then KernelSHAP (accuracy study only).
+METHOD_ORDER = [*METHODS.names(), "kernelshap"]
+# (scope, method) of every valued method: explainers per sample, then each baseline in each configured scope.
+VALUED = [(PER_SAMPLE, m) for m in EXPL["methods"]] + [
+    (s, m)
+    for s in BASELINES["scopes"]
+    for m in BASELINES["methods"]
+    if s in METHODS.get(m).scopes
+]
 
 
 def design_size(design):
     """Number of coalitions (table rows) of a coalition design."""
-    sizes = {
-        "kernel": COAL["kernel"],
-        "gfds": COAL["gfds"],
-        "gfds_plus": COAL["gfds_plus"],
-        "exact": 2**N_TRAIN,
-        "loo": N_TRAIN + 1,
-    }
-    return sizes[design]
+    return _design_size(design, N_TRAIN, COAL)
 
 
 def shard_ids(design):
     return range(-(-design_size(design) // COAL["shard_size"]))
 
 
-def shards_of(wildcards):
-    """The shard files that make up utility table {design}-{trainer}."""
-    return [
-        f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz"
-        for i in shard_ids(wildcards.design)
-    ]
+def method_trainer(method):
+    """The trainer (full or approx) of the table a method reads: explainers' from the config."""
+    if method in EXPLAINER_NAMES:
+        return EXPL["trainer"][method]
+    return METHODS.get(method).trainer
 
 
-def design_inputs(wildcards):
-    """Designs over groups need the groups."""
-    if wildcards.design in ("gfds", "gfds_plus"):
-        return {"groups": f"{R}/groups.json"}
-    return {}
-
-
-def baseline_inputs(wildcards):
-    """LOO reads the loo design's utility table; the other baselines retrain through the engine."""
-    if wildcards.method == "loo":
-        return {"table": f"{R}/utility/loo-full.npz"}
-    return {}
-
-
-BASELINES = config["baselines"]
-FINAL += expand(
-    f"{R}/values/{{scope}}/{{method}}.npz",
-    scope=BASELINES["scopes"],
-    method=BASELINES["methods"],
-)
-
-
-EVAL = config["evaluation"]
-_curve = (
-    [
-        round(EVAL["curve_step"] * i, 4)
-        for i in range(int(EVAL["curve_max"] / EVAL["curve_step"] + 1e-9) + 1)
-    ]
-    if EVAL["curve_step"] > 0
-    else [0.0]
-)
-FRACTIONS = sorted(set(_curve) | {round(e, 4) for e in EVAL["etas"]} | {0.0})
-# (scope, method) of every valued method: explainers are per sample; baselines in each configured scope.
-VALUED = [(s, m) for s in BASELINES["scopes"] for m in BASELINES["methods"]]
-
-
-EXPL = config["explainers"]
-# Which coalition design each explainer trains on.
-EXPLAINER_DESIGN = {
-    "fds": "kernel",
-    "afds": "kernel",
-    "gfds": "gfds",
-    "gfds+": "gfds_plus",
-}
-
-
-def explainer_trainer(method):
-    return EXPL["trainer"][method]
-
-
-def explainer_inputs(wildcards):
-    design = EXPLAINER_DESIGN[wildcards.method]
-    inputs = {
-        "table": f"{R}/utility/{design}-{explainer_trainer(wildcards.method)}.npz"
-    }
-    if design != "kernel":
-        inputs["groups"] = f"{R}/groups.json"
-    return inputs
-
-
-def explainer_settings(method):
-    """The settings one explainer depends on (so editing another method's trainer does not rerun it)."""
-    keep = {k: v for k, v in EXPL.items() if k not in ("methods", "trainer")}
-    return {**keep, "trainer": explainer_trainer(method)}
-
-
-VALUED = [("per_sample", m) for m in EXPL["methods"]] + VALUED
-FINAL += [f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]]
+def method_table(method):
+    """The utility table a method reads, or None."""
+    design = METHODS.get(method).design
+    return f"{R}/utility/{design}-{method_trainer(method)}.npz" if design else None
 
 
 def method_benchmarks(scope, method):
     """The benchmark files of every job a method's values cost (for the cost table)."""
-    if scope == "per_sample" and method in EXPLAINER_DESIGN:
-        design, trainer = EXPLAINER_DESIGN[method], explainer_trainer(method)
+    if method in EXPLAINER_NAMES and scope == PER_SAMPLE:
         own = [f"{BENCH}/explainers/{method}.tsv"]
     else:
-        design, trainer = ("loo", "full") if method == "loo" else (None, None)
         own = [f"{BENCH}/baselines/{scope}/{method}.tsv"]
+    design = METHODS.get(method).design
     if design is None:
         return own
+    trainer = method_trainer(method)
     shards = [f"{BENCH}/shards/{design}-{trainer}/{i}.tsv" for i in shard_ids(design)]
     return own + shards + [f"{BENCH}/merge/{design}-{trainer}.tsv"]
-
-
-LOSSES = [f"{R}/removal/{s}/{m}.npz" for s, m in VALUED]
-VALUES = [f"{R}/values/{s}/{m}.npz" for s, m in VALUED]
-BENCHMARKS = {f"{s}/{m}": method_benchmarks(s, m) for s, m in VALUED}
-TABLES = f"{R}/tables"
-FIGURES = f"{R}/figures"
-FINAL += [
-    f"{TABLES}/value_loss.csv",
-    f"{TABLES}/cost.csv",
-    f"{FIGURES}/value_loss.png",
-]
-FINAL += [f"{FIGURES}/top10_{m}.png" for m in EXPL["methods"]]
-
-if COAL["exact"]:
-    FINAL += [f"{TABLES}/accuracy_vs_exact.csv"]
-
-GROUPING_RESULTS = [f"{R}/grouping/label-label.json"] + [
-    f"{R}/grouping/{kind}-{features}.json"
-    for kind in ("kmeans", "spectral")
-    for features in ("pixels", "outputs", "embeddings")
-]
-if EVAL["grouping_study"]:
-    FINAL += [f"{TABLES}/grouping.csv"]

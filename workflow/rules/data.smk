@@ -90,3 +90,10 @@ rule probes:
         pool_correct_only=SPLIT["pool_correct_only"],
     script:
         "../../scripts/probes.py"
+
+
+FINAL += [
+    rules.prepare_data.output.manifest,
+    rules.service_model.output.report,
+    rules.probes.output.probes,
+]

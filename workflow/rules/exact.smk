@@ -54,5 +54,11 @@ rule accuracy_vs_exact:
     params:
         methods=EXPL["methods"],
         n_seen=EVAL["n_seen"],
+        order=METHOD_ORDER,
     script:
         "../../scripts/accuracy_vs_exact.py"
+
+
+if COAL["exact"]:
+
+    FINAL += [f"{TABLES}/accuracy_vs_exact.csv"]

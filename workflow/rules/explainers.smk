@@ -1,10 +1,24 @@
-# Explainers: FDS (kernel design, full trainer), AFDS (kernel design, approximate trainer),
-# GFDS (group design) and GFDS+ (group-coalition design), each fit on its utility table.
+# Explainers from the method registry: each is fit on the utility table of its design (FDS and AFDS:
+# kernel; GFDS: gfds; GFDS+: gfds_plus), with the trainer that explainers.trainer gives it.
+
+
+def get_explainer_inputs(wildcards):
+    """The explainer's utility table, and the groups when its design has them."""
+    inputs = {"table": method_table(wildcards.method)}
+    if DESIGNS.get(METHODS.get(wildcards.method).design).groups:
+        inputs["groups"] = f"{R}/groups.json"
+    return inputs
+
+
+def explainer_settings(method):
+    """The settings one explainer depends on (so editing another method's trainer does not rerun it)."""
+    keep = {k: v for k, v in EXPL.items() if k not in ("methods", "trainer")}
+    return {**keep, "trainer": method_trainer(method)}
 
 
 rule explainer:
     input:
-        unpack(explainer_inputs),
+        unpack(get_explainer_inputs),
         probes=rules.probes.output.probes,
         split=rules.split.output.split,
         model=rules.service_model.output.model,
@@ -16,7 +30,7 @@ rule explainer:
     benchmark:
         f"{BENCH}/explainers/{{method}}.tsv"
     wildcard_constraints:
-        method="fds|afds|gfds|gfds\+",
+        method=wildcard_pattern(EXPLAINER_NAMES),
     conda:
         "../../envs/torch.yaml"
     threads: workflow.cores
@@ -31,3 +45,6 @@ rule explainer:
         device=config["device"],
     script:
         "../../scripts/explainer.py"
+
+
+FINAL += [f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]]

@@ -1,5 +1,9 @@
 # Tables (CSV + Markdown) and figures (PNG + PDF) from the removal experiments and the values.
 
+LOSSES = [f"{R}/removal/{s}/{m}.npz" for s, m in VALUED]
+VALUES = [f"{R}/values/{s}/{m}.npz" for s, m in VALUED]
+BENCHMARKS = {f"{s}/{m}": method_benchmarks(s, m) for s, m in VALUED}
+
 
 rule report_tables:
     input:
@@ -36,7 +40,8 @@ rule report_tables:
         runtime=10,
     params:
         valued=VALUED,
-        explainers=list(EXPLAINER_DESIGN),
+        explainers=EXPLAINER_NAMES,
+        order=METHOD_ORDER,
         etas=EVAL["etas"],
         benchmarks=BENCHMARKS,
         dataset=DATA["dataset"],
@@ -71,3 +76,10 @@ rule top10_grid:
         dataset=DATA["dataset"],
     script:
         "../../scripts/top10_grid.py"
+
+
+FINAL += [
+    f"{TABLES}/value_loss.csv",
+    f"{TABLES}/cost.csv",
+    f"{FIGURES}/value_loss.png",
+] + [f"{FIGURES}/top10_{m}.png" for m in EXPL["methods"]]

@@ -1,0 +1,84 @@
+"""The workflow's config schema, completed from the registries, and validation with short errors.
+
+The YAML template (``workflow/schemas/config.schema.yaml``) holds everything static. :func:`complete_schema`
+fills in what the registries decide: the ``data.dataset`` enum, one ``coalitions.<design>`` budget per design
+that has one, the ``baselines.methods`` and ``explainers.methods`` enums, one ``baselines.<method>`` section per
+baseline with settings, and ``explainers.trainer.<method>`` per explainer. :func:`validate_config` fills in
+defaults and raises :class:`ConfigError` naming the key, the value and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterator
+
+from .data import DATASETS
+from .designs import DESIGNS
+from .methods import BASELINE, EXPLAINER, of_kind
+
+
+class ConfigError(ValueError):
+    """A config value breaks the schema; the message names the key, the value and the rule."""
+
+
+def complete_schema(template: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the schema ``template`` with the registry-driven enums and sections filled in."""
+    schema = copy.deepcopy(template)
+    props = schema["properties"]
+    props["data"]["properties"]["dataset"]["enum"] = list(DATASETS.names())
+    coal = props["coalitions"]["properties"]
+    for design in DESIGNS:
+        if design.budget is not None:
+            coal.setdefault(design.name, {"type": "integer", "minimum": 2, "default": design.budget,
+                                          "description": f"coalitions of design {design.name}: {design.description}"})
+    base = props["baselines"]["properties"]
+    base["methods"]["items"]["enum"] = [m.name for m in of_kind(BASELINE)]
+    for method in of_kind(BASELINE):
+        if method.settings:
+            base[method.name] = {"type": "object", "default": {}, "additionalProperties": False,
+                                 "properties": copy.deepcopy(method.settings)}
+    expl = props["explainers"]["properties"]
+    explainers = of_kind(EXPLAINER)
+    expl["methods"]["items"]["enum"] = [m.name for m in explainers]
+    expl["trainer"]["properties"] = {m.name: {"type": "string", "enum": ["full", "approx"], "default": m.trainer}
+                                     for m in explainers}
+    expl["trainer"]["default"] = {m.name: m.trainer for m in explainers}
+    return schema
+
+
+def _with_defaults(validator_class):
+    """A validator class that also fills in ``default`` values of missing properties (nested objects too)."""
+    from jsonschema import validators
+
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema) -> Iterator[Any]:
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, schema)
+
+    return validators.extend(validator_class, {"properties": properties})
+
+
+def format_error(error: Any) -> str:
+    """One or two lines for a jsonschema error: the key path, the value and the rule it broke."""
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    value = repr(error.instance)
+    value = value if len(value) <= 80 else value[:77] + "..."
+    rule = f"{error.validator}: {error.validator_value!r}" if error.validator != "additionalProperties" else (
+        "no such key (additionalProperties: false)")
+    if len(rule) > 160:
+        rule = rule[:157] + "..."
+    return f"config key {key} = {value} is invalid: {error.message if len(error.message) <= 200 else rule}\n  rule {rule}"
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Validate ``config`` in place against ``schema``, filling defaults; :class:`ConfigError` on the first error."""
+    from jsonschema import Draft202012Validator
+
+    validator = _with_defaults(Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError(format_error(errors[0]))

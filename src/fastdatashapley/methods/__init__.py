@@ -1,0 +1,152 @@
+"""The method registry: every explainer and baseline, with what the workflow needs to run it.
+
+An entry says what kind of method it is (``explainer`` or ``baseline``), which scopes it values in, which
+coalition design (utility table) it reads, its settings (a JSON-schema ``properties`` fragment with
+defaults, which becomes ``baselines.<name>`` in the config schema) and its ``run`` entry point. The
+workflow builds the config schema's enums, the wildcard patterns, the report order and the rule scripts'
+dispatch from :data:`METHODS`, so a new baseline is one module that calls :func:`register`:
+
+.. code-block:: python
+
+    import numpy as np
+    from fastdatashapley.methods import Method, register
+
+    def run(ctx):                       # ctx: BaselineContext
+        values = ...                    # [n] (global) or [n, T, m] (per_sample)
+        return values, 0                # (values, number of retrained sub-models)
+
+    register(Method("my_method", "baseline", run, settings={"k": {"type": "integer", "default": 5}}))
+
+Name the module in the config's ``plugins`` list (a ``.py`` path or a module name) and add ``my_method``
+to ``baselines.methods``. No module here imports torch at import time, so report rules can read the
+registry without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..registry import Registry
+
+#: Kinds of method.
+EXPLAINER, BASELINE = "explainer", "baseline"
+#: Scopes of baseline values: one vector against test accuracy, or per test sample and label.
+GLOBAL, PER_SAMPLE = "global", "per_sample"
+SCOPES = (GLOBAL, PER_SAMPLE)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One valuation method.
+
+    ``run(ctx)`` returns ``(values, retrained)``: values ``[n]`` (global) or ``[n, T, m]`` (per sample) and the
+    number of sub-models it retrained; for explainers ``ctx`` is an :class:`ExplainerContext` and ``run``
+    returns the fitted :class:`~fastdatashapley.explainer.Explainer`. ``design`` names the coalition design
+    whose utility table the method reads (explainers: the table it trains on), with the ``trainer`` used
+    for it unless the config says otherwise. ``settings`` is the JSON-schema ``properties`` of the
+    method's config section.
+    """
+
+    name: str
+    kind: str
+    run: Callable[[Any], Any]
+    scopes: tuple[str, ...] = SCOPES
+    design: str | None = None
+    trainer: str = "full"
+    settings: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in (EXPLAINER, BASELINE):
+            raise ValueError(f"method {self.name!r}: kind must be {EXPLAINER!r} or {BASELINE!r}, got {self.kind!r}")
+        bad = sorted(set(self.scopes) - set(SCOPES))
+        if bad or not self.scopes:
+            raise ValueError(f"method {self.name!r}: scopes must be a non-empty subset of {SCOPES}, got {self.scopes}")
+        if self.kind == EXPLAINER and (self.scopes != (PER_SAMPLE,) or self.design is None):
+            raise ValueError(f"explainer {self.name!r} must value per sample and name the design it trains on")
+        if self.trainer not in ("full", "approx"):
+            raise ValueError(f"method {self.name!r}: trainer must be 'full' or 'approx', got {self.trainer!r}")
+
+
+METHODS: Registry[Method] = Registry("method")
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to :data:`METHODS` (its name must be new)."""
+    return METHODS.register(method)
+
+
+def of_kind(kind: str) -> list[Method]:
+    """Registered methods of ``kind``, in registration order."""
+    return [m for m in METHODS if m.kind == kind]
+
+
+@dataclass
+class BaselineContext:
+    """What a baseline's ``run`` gets: the split, the service model, its scope, settings and the seed.
+
+    split holds ``x_train [n, C, H, W]``, ``y_train [n]``, ``x_test [T, C, H, W]``, ``y_test [T]`` and
+    ``idx_test [T]``; ``table`` is the path of the method's design table (or None); ``n_classes`` is m.
+    """
+
+    split: dict[str, np.ndarray]
+    service: Any
+    scope: str
+    settings: dict[str, Any]
+    seed: int
+    device: str = "auto"
+    table: str | None = None
+    _engine: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.split["y_train"])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.service.spec.n_classes)
+
+    def engine(self):
+        """The batched engine as a utility over this scope (created once; it counts its retrainings)."""
+        if self._engine is None:
+            from ..baselines import EngineUtility
+
+            s = self.split
+            self._engine = EngineUtility(self.service.spec, self.service.null_state, s["x_train"], s["y_train"],
+                                         s["x_test"], s["y_test"], self.scope, self.seed, self.device)
+        return self._engine
+
+
+@dataclass
+class ExplainerContext:
+    """What an explainer's ``run`` gets: its utility table, the probes, the service model and D.
+
+    probes holds ``x [P, C, H, W]`` and ``role [P]`` in the table's probe order; ``settings`` is an
+    :class:`~fastdatashapley.explainer.ExplainerSettings`; ``groups`` a partition of range(n) or None.
+    """
+
+    method: str
+    table: Any
+    probes: dict[str, np.ndarray]
+    service: Any
+    x_train: np.ndarray
+    y_train: np.ndarray
+    settings: Any
+    groups: list[np.ndarray] | None = None
+
+
+#: Built-in method modules, imported in this order (which is the report order).
+BUILTINS = ("explainers", "loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random_values")
+
+
+def _load_builtins() -> None:
+    import importlib
+
+    for module in BUILTINS:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+_load_builtins()

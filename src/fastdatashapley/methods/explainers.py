@@ -1,0 +1,26 @@
+"""The four Fast-DataShapley explainers, each trained on its own coalition design's utility table.
+
+FDS: kernel design with the full trainer. AFDS: kernel design with the approximate (K-epoch) trainer.
+GFDS: per-group games (group design). GFDS+: groups as players (group-coalition design).
+"""
+
+from __future__ import annotations
+
+from . import EXPLAINER, PER_SAMPLE, ExplainerContext, Method, register
+
+
+def run(ctx: ExplainerContext):
+    """Fit the explainer ``ctx.method`` on ``ctx.table``; returns the :class:`~fastdatashapley.explainer.Explainer`."""
+    from ..explainer_training import fit_explainer
+
+    return fit_explainer(ctx.table, ctx.probes["x"], ctx.probes["role"], ctx.service, ctx.x_train, ctx.y_train,
+                         method=ctx.method, groups=ctx.groups, settings=ctx.settings)
+
+
+for _name, _design, _trainer, _text in (
+    ("fds", "kernel", "full", "Fast-DataShapley"),
+    ("afds", "kernel", "approx", "FDS on approximate (K-epoch) utilities"),
+    ("gfds", "gfds", "approx", "FDS over per-group games"),
+    ("gfds+", "gfds_plus", "approx", "FDS with groups as players"),
+):
+    register(Method(_name, EXPLAINER, run, scopes=(PER_SAMPLE,), design=_design, trainer=_trainer, description=_text))

@@ -160,3 +160,44 @@ def test_report_is_one_self_contained_html(edited):
     for name in ("value_loss.png", "cost.csv", "value_loss.csv", "top10_fds.png"):
         assert name in html, name
     assert "base64," in html and "<script src=\"http" not in html  # files embedded, nothing fetched
+
+
+TOY_BASELINE = '''
+"""A toy baseline registered from a test: a point's value is 1 where its label agrees with the label valued."""
+import numpy as np
+
+from fastdatashapley.methods import BASELINE, GLOBAL, Method, register
+
+
+def run(ctx):
+    y_train, y_test = ctx.split["y_train"], ctx.split["y_test"]
+    agree = (y_train[:, None, None] == np.arange(ctx.n_classes)[None, None, :]).astype(float)  # [n, 1, m]
+    if ctx.scope == GLOBAL:
+        return (y_train[:, None] == y_test[None, :]).mean(1) * ctx.settings["weight"], 0
+    return np.repeat(agree, len(y_test), axis=1) * ctx.settings["weight"], 0
+
+
+register(Method("label_agreement", BASELINE, run, settings={"weight": {"type": "number", "default": 1.0}}))
+'''
+
+
+def test_a_baseline_registered_in_a_plugin_runs_through_the_workflow(edited, tmp_path):
+    """One module plus one registry entry: no .smk file or rule script changes, and a value-loss row appears."""
+    plugin = tmp_path / "toy_baseline.py"
+    plugin.write_text(TOY_BASELINE)
+    methods = ["loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random", "label_agreement"]
+    cfg = write_config(tmp_path / "c.yaml", plugins=[str(plugin)], baselines={"methods": methods,
+                                                                             "label_agreement": {"weight": 2.0}})
+    assert dry_run_jobs(edited, cfg) == {"baseline": 2, "removal": 2, "report_tables": 1, "all": 1}
+    proc = snakemake(edited, f"{RUN}/tables/value_loss.csv", config=cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    split = load_npz(edited / RUN / "split.npz")
+    values, meta = load_values(edited / RUN / "values/per_sample/label_agreement.npz")
+    assert values.shape == (20, 10, 10) and meta["settings"] == {"weight": 2.0}
+    assert np.array_equal(values[:, 0, :], 2.0 * (split["y_train"][:, None] == np.arange(10)))
+    loss = pd.read_csv(edited / RUN / "tables/value_loss.csv")
+    rows = loss[loss["method"].str.startswith("label_agreement/")]
+    assert sorted(rows["method"].unique()) == ["label_agreement/global", "label_agreement/per_sample"]
+    assert len(rows) == 8 and (rows["mean"] > 0).all()
+    order = list(loss["method"].drop_duplicates())  # registry order: the plugin comes after the built-ins
+    assert order.index("label_agreement/global") > order.index("random/global")

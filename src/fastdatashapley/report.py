@@ -175,10 +175,12 @@ def top_contributors_figure(
     fig = Figure(figsize=(1.3 * (k + 1), 0.45 + 1.7 * t))
     axes = fig.subplots(t, k + 1, squeeze=False)
     for row in range(t):
-        _show(axes[row, 0], x_test[row], f"test image\nlabel {name(y_test[row])}\npred {name(predicted[row])}", "tab:red")
+        head = f"test image\nlabel {name(y_test[row])}\npred {name(predicted[row])}"
+        _show(axes[row, 0], x_test[row], head, "tab:red")
         for col, i in enumerate(np.argsort(-values[:, row], kind="stable")[:k], start=1):
             v = values[i, row]
-            _show(axes[row, col], x_train[i], f"#{i} y={name(y_train[i])}\nv={v:+.3g}", "tab:green" if v >= 0 else "tab:gray")
+            text = f"#{i} y={name(y_train[i])}\nv={v:+.3g}"
+            _show(axes[row, col], x_train[i], text, "tab:green" if v >= 0 else "tab:gray")
     fig.suptitle(title or f"Top-{k} most valuable training images per test image", fontsize=9)
     fig.tight_layout()
     return fig
@@ -197,7 +199,8 @@ def plot_top_contributors(
     class_names: Sequence[str] | None = None,
 ) -> None:
     """:func:`top_contributors_figure` written to ``stem.png`` and ``stem.pdf`` (arguments as there)."""
-    _savefig(top_contributors_figure(x_test, y_test, predicted, x_train, y_train, values, top, title, class_names), stem)
+    fig = top_contributors_figure(x_test, y_test, predicted, x_train, y_train, values, top, title, class_names)
+    _savefig(fig, stem)
 
 
 def _show(ax, image: np.ndarray, text: str, colour: str) -> None:

@@ -120,11 +120,11 @@ def explain(args: argparse.Namespace) -> dict:
     if shares is not None:
         result["payments"] = {"amount": args.pay, "policy": args.negative, "shares": shares.tolist()}
     if args.grid:
-        from .report import save_figure, top_contributors_figure
+        from .report import plot_top_contributors, save_figure
 
-        fig = top_contributors_figure(x, np.array([label]), np.array([predicted]), explainer.x_train, explainer.y_train,
-                                      values[:, None], len(order),
-                                      f"{explainer.method.upper()}: top-{len(order)} training images for label {label}")
+        title = f"{explainer.method.upper()}: top-{len(order)} training images for label {label}"
+        fig = plot_top_contributors(x, np.array([label]), np.array([predicted]), explainer.x_train, explainer.y_train,
+                                    values[:, None], top=len(order), title=title)
         save_figure(fig, args.grid)
         result["grid"] = str(args.grid)
     return result

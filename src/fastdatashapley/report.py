@@ -148,13 +148,14 @@ def plot_accuracy_vs_exact(frame: pd.DataFrame, stem: str | os.PathLike) -> None
     plt.close(fig)
 
 
-def top_contributors_figure(
+def plot_top_contributors(
     x_test: np.ndarray,
     y_test: np.ndarray,
     predicted: np.ndarray,
     x_train: np.ndarray,
     y_train: np.ndarray,
     values: np.ndarray,
+    stem: str | os.PathLike | None = None,
     top: int = 10,
     title: str = "",
     class_names: Sequence[str] | None = None,
@@ -164,8 +165,9 @@ def top_contributors_figure(
     x_test ``[T, C, H, W]`` and x_train ``[n, C, H, W]`` in [0, 1]; y_test ``[T]`` the label each row explains;
     predicted ``[T]``; y_train ``[n]``; values ``[n, T]`` (each test image's values for its label). A training
     image is titled with its index, label and value and framed green (value >= 0) or grey (< 0); equal values
-    keep the lower index first. Returns a matplotlib ``Figure`` outside pyplot (nothing to close); write it
-    with :func:`save_figure`.
+    keep the lower index first. With ``stem``, writes ``stem.png`` and ``stem.pdf``. Returns the matplotlib
+    ``Figure``, made outside pyplot (nothing to close); :func:`save_figure` writes it to one file of any
+    format in :data:`FIGURE_FORMATS`.
     """
     from matplotlib.figure import Figure
 
@@ -183,24 +185,9 @@ def top_contributors_figure(
             _show(axes[row, col], x_train[i], text, "tab:green" if v >= 0 else "tab:gray")
     fig.suptitle(title or f"Top-{k} most valuable training images per test image", fontsize=9)
     fig.tight_layout()
+    if stem is not None:
+        _savefig(fig, stem)
     return fig
-
-
-def plot_top_contributors(
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    predicted: np.ndarray,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    values: np.ndarray,
-    stem: str | os.PathLike,
-    top: int = 10,
-    title: str = "",
-    class_names: Sequence[str] | None = None,
-) -> None:
-    """:func:`top_contributors_figure` written to ``stem.png`` and ``stem.pdf`` (arguments as there)."""
-    fig = top_contributors_figure(x_test, y_test, predicted, x_train, y_train, values, top, title, class_names)
-    _savefig(fig, stem)
 
 
 def _show(ax, image: np.ndarray, text: str, colour: str) -> None:

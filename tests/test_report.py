@@ -33,8 +33,14 @@ def test_benchmark_seconds_sums_and_names_bad_files(tmp_path):
         benchmark_seconds([tmp_path / "bad.tsv"])
 
 
-def test_method_order():
-    assert sorted(["random", "loo", "fds", "zzz", "gfds+"], key=method_key) == ["fds", "gfds+", "loo", "random", "zzz"]
+def test_method_order_follows_the_registry():
+    from fastdatashapley.methods import METHODS
+
+    order = METHODS.names()
+    labels = ["random/global", "loo/per_sample", "fds", "zzz", "gfds+", "tmc/global"]
+    assert sorted(labels, key=lambda m: method_key(m, order)) == ["fds", "gfds+", "loo/per_sample", "tmc/global",
+                                                                   "random/global", "zzz"]
+    assert sorted(["b", "a"], key=method_key) == ["a", "b"]  # without an order: alphabetical
 
 
 def test_figures_are_written(tmp_path):

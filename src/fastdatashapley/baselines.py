@@ -22,7 +22,6 @@ has no class-wise accuracy to share out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -76,15 +75,6 @@ def random_values(n: int, n_test: int, n_classes: int, scope: str, seed: int) ->
     """The random-removal reference: i.i.d. standard normal values, ``[n]`` or ``[n, T, m]``."""
     rng = np.random.default_rng([seed, 0xBA5E])
     return rng.standard_normal(n if scope == "global" else (n, n_test, n_classes))
-
-
-@dataclass
-class BaselineResult:
-    """Values (``[n]`` global, ``[n, T, m]`` per sample) and what they cost."""
-
-    values: np.ndarray
-    retrained: int
-    settings: dict[str, Any]
 
 
 def accuracy_from_softmax(softmax: np.ndarray, y_test: np.ndarray) -> np.ndarray:

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from .explainer import Explainer
-from .io import atomic_path
 from .payout import POLICIES, split_payment
 
 
@@ -98,41 +97,6 @@ def _read_png(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarr
     return x
 
 
-def draw_grid(path: str | Path, image: np.ndarray, label: int, predicted: int, x_train: np.ndarray, y_train: np.ndarray,
-              values: np.ndarray, order: np.ndarray, title: str = "") -> None:
-    """The test image ``[C, H, W]`` beside the training images ``order`` with their index, label and value
-    (paper Figures 5/6), written atomically to ``path`` (format from its suffix: .png, .pdf or .svg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def show(ax, img: np.ndarray, text: str, colour: str) -> None:
-        img = np.transpose(np.clip(img, 0, 1), (1, 2, 0))
-        ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None, vmin=0, vmax=1)
-        ax.set_title(text, fontsize=8, color=colour)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_edgecolor(colour)
-            spine.set_linewidth(1.5)
-
-    fig, axes = plt.subplots(1, len(order) + 1, figsize=(1.35 * (len(order) + 1), 2.0), squeeze=False)
-    show(axes[0, 0], image, f"test image\nlabel {label}\npred {predicted}", "tab:red")
-    for ax, i in zip(axes[0, 1:], order):
-        show(ax, x_train[i], f"#{i} y={y_train[i]}\nv={values[i]:.4f}", "tab:green" if values[i] >= 0 else "tab:gray")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".") or "png"
-    if fmt not in ("png", "pdf", "svg"):
-        plt.close(fig)
-        raise ValueError(f"--grid {path} must end in .png, .pdf or .svg")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-
-
 def explain(args: argparse.Namespace) -> dict:
     """Run ``explain`` and return the result as a dict (printed by :func:`main`)."""
     if args.top < 1:
@@ -156,8 +120,12 @@ def explain(args: argparse.Namespace) -> dict:
     if shares is not None:
         result["payments"] = {"amount": args.pay, "policy": args.negative, "shares": shares.tolist()}
     if args.grid:
-        draw_grid(args.grid, x[0], label, predicted, explainer.x_train, explainer.y_train, values, order,
-                  title=f"{explainer.method.upper()}: top-{len(order)} training images for label {label}")
+        from .report import plot_top_contributors, save_figure
+
+        title = f"{explainer.method.upper()}: top-{len(order)} training images for label {label}"
+        fig = plot_top_contributors(x, np.array([label]), np.array([predicted]), explainer.x_train, explainer.y_train,
+                                    values[:, None], top=len(order), title=title)
+        save_figure(fig, args.grid)
         result["grid"] = str(args.grid)
     return result
 

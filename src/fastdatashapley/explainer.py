@@ -38,7 +38,7 @@ from torch import nn
 
 from .coalitions import check_groups
 from .explainer_nets import build_net, net_config
-from .io import atomic_path
+from .io import atomic_path, json_default
 from .service import ServiceModel
 from .training import TrainerSpec
 
@@ -258,8 +258,8 @@ class Explainer:
             "y_train": torch.from_numpy(np.ascontiguousarray(self.y_train)),
             "groups": [torch.from_numpy(np.asarray(g, np.int64)) for g in self.groups] if self.groups is not None else None,
             "dataset": self.dataset,
-            "history": _plain(self.history),
-            "meta": _plain(self.meta),
+            "history": _plain(self.history, "history"),
+            "meta": _plain(self.meta, "meta"),
         }
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)
@@ -311,11 +311,10 @@ class Explainer:
                    list(blob["history"]), dict(blob["meta"]))
 
 
-def _plain(obj: Any) -> Any:
-    """JSON round trip (numpy scalars and arrays to Python), so the file loads with ``weights_only=True``."""
-    def default(o: Any) -> Any:
-        if isinstance(o, (np.generic, np.ndarray)):
-            return o.tolist()
-        return str(o)
-
-    return json.loads(json.dumps(obj, default=default))
+def _plain(obj: Any, name: str) -> Any:
+    """JSON round trip with :func:`~fastdatashapley.io.json_default` (numpy scalars and arrays to Python, paths
+    to strings), so the file loads with ``weights_only=True``; any other type is a ValueError naming ``name``."""
+    try:
+        return json.loads(json.dumps(obj, default=json_default))
+    except TypeError as exc:
+        raise ValueError(f"explainer {name} is not JSON-serialisable ({exc})") from exc

@@ -29,12 +29,15 @@ Choices made here (all documented where they are implemented):
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import scipy.linalg
 import torch
 from torch.func import functional_call, jacrev, vmap
+
+from . import coalitions as C
+from .shapley import check_tmc_args, truncation_rule, walk_permutations
 
 __all__ = [
     "empirical_ntk",
@@ -436,8 +439,7 @@ def krr_prefix_scores(
     if normalize:
         K, Kx, _ = normalize_kernels(K, Kx)
     order = _check_order(order, K.shape[0])
-    if method not in ("incremental", "refit"):
-        raise ValueError(f"method must be 'incremental' or 'refit', got {method!r}")
+    _check_krr_args(method)
     krr = _PrefixKRR(K, Kx, np.eye(n_classes)[y], order[None], float(ridge), method)
     out = np.zeros((len(order) + 1, Kx.shape[0], n_classes))
     for i in range(len(order)):
@@ -473,6 +475,26 @@ def _permutations(n: int, n_permutations: int, seed: int, permutations: np.ndarr
     return np.stack([rng.permutation(n) for _ in range(int(n_permutations))])
 
 
+def _krr_step(krr: _PrefixKRR, value_of: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, int], np.ndarray]:
+    """The ``step`` of :func:`~fastdatashapley.shapley.walk_permutations` over the KRR prefixes ``krr``.
+
+    ``krr`` advances every permutation it holds, truncated or not; once at most half of them are still
+    active, it is compacted to the active ones, so truncation saves work as in a one-by-one loop.
+    Returns ``step(rows, j) -> value_of(scores)[rows]`` ``[len(rows), *out]``.
+    """
+    held = np.arange(len(krr.orders))  # the batch rows whose state krr keeps, ascending
+
+    def step(rows: np.ndarray, j: int) -> np.ndarray:
+        nonlocal held
+        if 2 * len(rows) <= len(held):
+            krr.select(np.searchsorted(held, rows))
+            held = rows
+        cur = value_of(krr.step())
+        return cur if len(rows) == len(held) else cur[np.searchsorted(held, rows)]
+
+    return step
+
+
 def _tmc(
     K: np.ndarray,
     Kx: np.ndarray,
@@ -489,56 +511,34 @@ def _tmc(
 ) -> np.ndarray:
     """Average marginal contributions over ``perms [P, n]``; returns ``[n, *out]`` float64.
 
-    Permutations are walked together in batches; truncated ones are dropped from the batch as soon as
-    half of it has stopped, so truncation saves work as in a one-by-one loop.
+    Permutations are walked together in batches (:func:`~fastdatashapley.shapley.walk_permutations`, the
+    walk :func:`~fastdatashapley.shapley.tmc` uses) with the KRR prefixes as the step (:func:`_krr_step`).
     """
     n, T, m = K.shape[0], Kx.shape[0], Y.shape[1]
     v_empty = value_of(np.zeros((1, T, m)))[0]
     v_full = value_of(_fit_scores(K, Kx, Y, np.arange(n), ridge)[None])[0]
     # sup-norm relative criterion: ||v(S) - v(D)||_inf <= tolerance * ||v(D)||_inf (Ghorbani & Zou for scalars)
-    threshold = tolerance * float(np.max(np.abs(v_full)))
-    out_axes = tuple(range(1, 1 + v_full.ndim))
+    close = truncation_rule(v_full, tolerance) if truncation else None
     if batch_size is None:  # keep the per-permutation state near 256 MB
         per_perm = 8 * n * (n + T + m) + 8 * T * m
         batch_size = max(1, min(len(perms), (256 << 20) // per_perm))
     total = np.zeros((n,) + v_full.shape)
     for start in range(0, len(perms), batch_size):
-        krr = _PrefixKRR(K, Kx, Y, perms[start : start + batch_size], ridge, method)
-        prev = np.broadcast_to(v_empty, (len(krr.orders),) + v_empty.shape)
-        streak = np.zeros(len(krr.orders), dtype=np.int64)
-        alive = np.ones(len(krr.orders), dtype=bool)  # permutations not yet truncated
-        for s in range(n):
-            cur = value_of(krr.step())
-            if alive.all():
-                np.add.at(total, krr.orders[:, s], cur - prev)
-            else:
-                np.add.at(total, krr.orders[alive, s], (cur - prev)[alive])
-            prev = cur
-            if truncation:
-                within = np.max(np.abs(cur - v_full), axis=out_axes) <= threshold
-                streak = np.where(within, streak + 1, 0)
-                alive &= streak <= patience  # stopped ones contribute 0 for their remaining points
-                if not alive.any():
-                    break
-                if 2 * alive.sum() <= len(alive):  # compact the batch
-                    keep = np.flatnonzero(alive)
-                    krr.select(keep)
-                    prev, streak, alive = prev[keep], streak[keep], alive[keep]
+        orders = perms[start : start + batch_size]
+        step = _krr_step(_PrefixKRR(K, Kx, Y, orders, ridge, method), value_of)
+        walk_permutations(orders, step, v_empty, close, patience, total)
     values = total / len(perms)
     if not np.all(np.isfinite(values)):
         raise FloatingPointError("FreeShap values are not finite; raise ridge or check the kernels")
     return values
 
 
-def _check_tmc_args(tolerance: float, patience: int, method: str, batch_size: int | None) -> None:
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
-    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
-        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
-    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-        raise ValueError(f"patience must be an int >= 0, got {patience!r}")
+def _check_krr_args(method: str, batch_size: int | None = None) -> None:
+    """The KRR walk's own settings: ``method`` and ``batch_size`` (permutations per batch, None: automatic)."""
     if method not in ("incremental", "refit"):
         raise ValueError(f"method must be 'incremental' or 'refit', got {method!r}")
+    if batch_size is not None:
+        C._check_count(batch_size, "batch_size")
 
 
 def freeshap_values(
@@ -575,7 +575,8 @@ def freeshap_values(
     """
     K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
     _check_utility(utility, temperature)
-    _check_tmc_args(tolerance, patience, method, batch_size)
+    check_tmc_args(tolerance, patience)
+    _check_krr_args(method, batch_size)
     if normalize:
         K, Kx, _ = normalize_kernels(K, Kx)
     perms = _permutations(K.shape[0], n_permutations, seed, permutations)
@@ -609,7 +610,8 @@ def freeshap_values_global(
     """
     K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
     yt = _validate_labels_test(y_test, Kx.shape[0], n_classes)
-    _check_tmc_args(tolerance, patience, method, batch_size)
+    check_tmc_args(tolerance, patience)
+    _check_krr_args(method, batch_size)
     if normalize:
         K, Kx, _ = normalize_kernels(K, Kx)
     perms = _permutations(K.shape[0], n_permutations, seed, permutations)

@@ -37,7 +37,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -83,19 +83,21 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """The ``default=`` of every ``json.dumps`` in the package: numpy scalars and arrays as Python numbers and
+    lists, paths (``os.PathLike``) as strings; anything else is a TypeError naming its type."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def save_values(path: str | os.PathLike, values: np.ndarray, meta: dict[str, Any]) -> None:
     """A method's values (``[n]`` global or ``[n, T, m]`` per sample, float64) with JSON metadata."""
-    save_npz(path, values=np.asarray(values, dtype=np.float64), meta=np.array(json.dumps(meta, default=_json_default)))
+    save_npz(path, values=np.asarray(values, dtype=np.float64), meta=np.array(json.dumps(meta, default=json_default)))
 
 
 def load_values(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:

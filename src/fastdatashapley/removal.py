@@ -14,8 +14,6 @@ import numpy as np
 
 from .training import TrainerSpec, train_submodels
 
-#: Fractions removed for the value-loss tables (paper Tables 1 and 2).
-TABLE_FRACTIONS = (0.05, 0.10, 0.15, 0.20)
 #: The full curve, 0 to 90 % in 5 % steps (paper Figure 4).
 CURVE_FRACTIONS = tuple(round(0.05 * i, 2) for i in range(19))
 

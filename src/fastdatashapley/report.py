@@ -11,6 +11,10 @@ import pandas as pd
 
 from .io import atomic_path
 
+#: Figure formats :func:`save_figure` writes, chosen by the file's suffix.
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
 def method_key(name: str, order: Sequence[str] = ()) -> tuple[int, str]:
     """Sort key of a method label (``fds`` or ``tmc/global``): the base names in ``order`` first (the
     method registry's order, which the workflow passes in), then the rest alphabetically."""
@@ -49,11 +53,20 @@ def benchmark_seconds(paths: Iterable[str | os.PathLike]) -> float:
     return total
 
 
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names (one of :data:`FIGURE_FORMATS`)."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        names = ", ".join(f".{f}" for f in FIGURE_FORMATS[:-1]) + f" or .{FIGURE_FORMATS[-1]}"
+        raise ValueError(f"figure file {path} must end in {names}")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+
+
 def _savefig(fig, stem: str | os.PathLike) -> None:
     """Save ``fig`` to ``stem.png`` and ``stem.pdf`` atomically."""
     for ext in (".png", ".pdf"):
-        with atomic_path(f"{stem}{ext}") as tmp:
-            fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        save_figure(fig, f"{stem}{ext}")
 
 
 def _method_style(method: str, order: Sequence[str]) -> dict:
@@ -142,40 +155,49 @@ def plot_top_contributors(
     x_train: np.ndarray,
     y_train: np.ndarray,
     values: np.ndarray,
-    stem: str | os.PathLike,
+    stem: str | os.PathLike | None = None,
     top: int = 10,
     title: str = "",
     class_names: Sequence[str] | None = None,
-) -> None:
-    """Figures 5 and 6: each test image (row) next to its ``top`` most valuable training images.
+):
+    """Figures 5 and 6: each test image (a row) beside its ``top`` most valuable training images.
 
-    x_test ``[T, C, H, W]``, y_test/predicted ``[T]``, x_train ``[n, C, H, W]``, y_train ``[n]``,
-    values ``[n, T]`` (each sample's values for its own label). Titles give label, prediction and value.
+    x_test ``[T, C, H, W]`` and x_train ``[n, C, H, W]`` in [0, 1]; y_test ``[T]`` the label each row explains;
+    predicted ``[T]``; y_train ``[n]``; values ``[n, T]`` (each test image's values for its label). A training
+    image is titled with its index, label and value and framed green (value >= 0) or grey (< 0); equal values
+    keep the lower index first. With ``stem``, writes ``stem.png`` and ``stem.pdf``. Returns the matplotlib
+    ``Figure``, made outside pyplot (nothing to close); :func:`save_figure` writes it to one file of any
+    format in :data:`FIGURE_FORMATS`.
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    values = np.asarray(values)
+    t, k = len(x_test), min(top, len(x_train))
     name = (lambda c: class_names[c]) if class_names else str
-    t = len(x_test)
-    fig, axes = plt.subplots(t, top + 1, figsize=(1.25 * (top + 1), 1.65 * t), squeeze=False)
+    fig = Figure(figsize=(1.3 * (k + 1), 0.45 + 1.7 * t))
+    axes = fig.subplots(t, k + 1, squeeze=False)
     for row in range(t):
-        order = np.argsort(-values[:, row], kind="stable")[:top]
-        _show(axes[row, 0], x_test[row], f"test y={name(y_test[row])}\npred={name(predicted[row])}", "tab:red")
-        for col, i in enumerate(order, start=1):
-            _show(axes[row, col], x_train[i], f"#{i} y={name(y_train[i])}\nv={values[i, row]:.3f}")
-    fig.suptitle(title or f"Top-{top} most valuable training images per test image")
+        head = f"test image\nlabel {name(y_test[row])}\npred {name(predicted[row])}"
+        _show(axes[row, 0], x_test[row], head, "tab:red")
+        for col, i in enumerate(np.argsort(-values[:, row], kind="stable")[:k], start=1):
+            v = values[i, row]
+            text = f"#{i} y={name(y_train[i])}\nv={v:+.3g}"
+            _show(axes[row, col], x_train[i], text, "tab:green" if v >= 0 else "tab:gray")
+    fig.suptitle(title or f"Top-{k} most valuable training images per test image", fontsize=9)
     fig.tight_layout()
-    _savefig(fig, stem)
-    plt.close(fig)
+    if stem is not None:
+        _savefig(fig, stem)
+    return fig
 
 
-def _show(ax, image: np.ndarray, text: str, color: str = "black") -> None:
-    img = np.transpose(image, (1, 2, 0))
-    ax.imshow(img[..., 0] if img.shape[2] == 1 else np.clip(img, 0, 1), cmap="gray" if img.shape[2] == 1 else None)
-    ax.set_title(text, fontsize=6.5, color=color)
+def _show(ax, image: np.ndarray, text: str, colour: str) -> None:
+    """``image [C, H, W]`` in [0, 1] (grey for one channel) on ``ax``, titled ``text`` and framed in ``colour``."""
+    img = np.transpose(np.clip(image, 0, 1), (1, 2, 0))
+    grey = img.shape[2] == 1
+    ax.imshow(img[..., 0] if grey else img, cmap="gray" if grey else None, vmin=0, vmax=1)
+    ax.set_title(text, fontsize=7, color=colour)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
-        spine.set_edgecolor(color)
+        spine.set_edgecolor(colour)
+        spine.set_linewidth(1.5)

@@ -8,7 +8,8 @@ and returns float64 values ``[n, *out]`` that satisfy efficiency (they sum to
 shape, NaN or Inf is an error (:func:`evaluate`).
 
 Estimators: :func:`exact`, :func:`kernel` (+ :func:`kernel_from_samples`), :func:`tmc`
-(+ :func:`tmc_sequential`, the plain reference), :func:`loo`, :func:`group_testing`
+(+ :func:`tmc_sequential`, the plain reference; :func:`walk_permutations` is the permutation walk it
+shares with FreeShap), :func:`loo`, :func:`group_testing`
 (+ :func:`group_testing_lp`), :func:`group_level` (GFDS+), :func:`gfds_group` / :func:`gfds` (GFDS) and
 :func:`class_wise` (CS-Shapley).
 """
@@ -233,8 +234,14 @@ def loo(utility: Utility, n: int, *, batch_size: int = 1024) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- TMC
 
 
-def _truncation_rule(grand: np.ndarray, tolerance: float, score: Score | None) -> Callable[[np.ndarray], np.ndarray]:
-    """A test ``values [k, *out] -> bool [k]``: is each prefix utility within tolerance of the full-data one."""
+def truncation_rule(
+    grand: np.ndarray, tolerance: float, score: Score | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A test ``values [k, *out] -> bool [k]``: is each prefix utility within tolerance of the full-data one.
+
+    ``score=None``: every output within ``tolerance * max|grand|`` of ``grand [*out]``; else the scalar
+    ``score(values) [k]`` within ``tolerance * |score(grand)|`` of the full-data score.
+    """
     if score is None:
         scale = tolerance * float(np.abs(grand).max())
 
@@ -255,16 +262,68 @@ def _truncation_rule(grand: np.ndarray, tolerance: float, score: Score | None) -
     return close_score
 
 
-def _check_tmc_args(n: int, n_permutations: int, tolerance: float, patience: int, convergence: float, window: int):
-    n = C.check_n(n)
-    n_permutations = C._check_count(n_permutations, "n_permutations")
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+def check_tmc_args(tolerance: float, patience: int, convergence: float = 0.0, window: int = 1) -> None:
+    """Validate the settings every TMC walk shares (:func:`tmc`, :func:`tmc_sequential`, FreeShap)."""
+    if (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer, np.floating))
+            or not (np.isfinite(tolerance) and tolerance >= 0)):
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     C._check_count(patience, "patience", 0)
     if not convergence >= 0:
         raise ValueError(f"convergence must be >= 0, got {convergence}")
     C._check_count(window, "window")
-    return n, n_permutations
+
+
+def walk_permutations(
+    orders: np.ndarray,
+    step: Callable[[np.ndarray, int], np.ndarray],
+    start: np.ndarray,
+    close: Callable[[np.ndarray], np.ndarray] | None,
+    patience: int,
+    total: np.ndarray,
+) -> None:
+    """Walk the permutations ``orders [b, n]`` together, adding marginal contributions into ``total [n, *out]``.
+
+    At position j, ``step(rows, j)`` returns the utilities ``[len(rows), *out]`` of the prefixes
+    ``orders[rows, :j + 1]`` for the still-active permutations ``rows`` (ascending); player ``orders[r, j]``
+    gets ``v - prev`` (``prev``: the row's previous utility, ``start [*out]`` for the empty prefix).
+    Truncation: a permutation stops once ``close(values [k, *out]) -> bool [k]`` has held for more than
+    ``patience`` consecutive positions, and its remaining players get 0. ``close=None`` never truncates.
+    """
+    b, n = orders.shape
+    prev = np.repeat(np.asarray(start)[None], b, axis=0)
+    streak = np.zeros(b, dtype=np.int64)
+    active = np.ones(b, dtype=bool)
+    for j in range(n):
+        rows = np.flatnonzero(active)
+        if len(rows) == 0:
+            break
+        v = step(rows, j)
+        np.add.at(total, orders[rows, j], v - prev[rows])
+        prev[rows] = v
+        if close is not None:
+            streak[rows] = np.where(close(v), streak[rows] + 1, 0)
+            active[rows[streak[rows] > patience]] = False
+
+
+class _PrefixUtility:
+    """The ``step`` of :func:`walk_permutations` for a utility: ``[len(rows), O]`` float64, O = prod(out).
+
+    Evaluates the active prefixes in calls of ``batch_size`` masks and returns v(D) ``grand [*out]`` at the
+    last position without evaluating it; ``evaluations`` counts the utility rows evaluated.
+    """
+
+    def __init__(self, utility: Utility, orders: np.ndarray, grand: np.ndarray, batch_size: int):
+        self.utility, self.orders, self.grand, self.batch_size = utility, orders, grand, batch_size
+        self.prefix = np.zeros(orders.shape, dtype=bool)  # [b, n]
+        self.evaluations = 0
+
+    def __call__(self, rows: np.ndarray, j: int) -> np.ndarray:
+        self.prefix[rows, self.orders[rows, j]] = True
+        if j == self.orders.shape[1] - 1:
+            return np.repeat(self.grand.reshape(-1)[None], len(rows), axis=0)
+        self.evaluations += len(rows)
+        v = evaluate(self.utility, self.prefix[rows], self.batch_size, self.grand.shape)
+        return v.reshape(len(rows), -1)
 
 
 def _relative_change(now: np.ndarray, then: np.ndarray) -> float:
@@ -272,6 +331,19 @@ def _relative_change(now: np.ndarray, then: np.ndarray) -> float:
     scale = float(np.abs(now).sum())
     diff = float(np.abs(now - then).sum())
     return 0.0 if diff == 0 else diff / scale if scale > 0 else np.inf
+
+
+def _converged(total: np.ndarray, done: int, window: int, convergence: float,
+               snapshot: np.ndarray | None) -> tuple[bool, np.ndarray | None]:
+    """The convergence stop after ``done`` permutations: (stop, the running mean to compare with next).
+
+    Only every ``window``-th permutation is a checkpoint; there the running mean ``total / done`` is
+    compared with the previous checkpoint's.
+    """
+    if done % window:
+        return False, snapshot
+    running = total / done
+    return snapshot is not None and _relative_change(running, snapshot) < convergence, running
 
 
 def tmc(
@@ -303,22 +375,23 @@ def tmc(
     compared with the one a window earlier; sampling stops when sum|change| / sum|values| < ``convergence``
     (0 disables). ``n_permutations`` is the maximum.
 
-    Batching: ``batch_permutations`` permutations are walked together; step j evaluates the j-th prefix
-    of every still-active permutation in one utility call (chunks of ``batch_size``), and truncated
-    permutations drop out. Batches never straddle a convergence checkpoint, so the result equals
-    :func:`tmc_sequential` under the same seed, whatever ``batch_permutations`` is. The full coalition is
-    never evaluated inside a permutation (v(D) is known). With ``return_count`` returns
-    ``(values, (permutations used, utility evaluations including v(0) and v(D)))``.
+    Batching: ``batch_permutations`` permutations are walked together (:func:`walk_permutations`); step j
+    evaluates the j-th prefix of every still-active permutation in one utility call (chunks of
+    ``batch_size``), and truncated permutations drop out. Batches never straddle a convergence checkpoint,
+    so the result equals :func:`tmc_sequential` under the same seed, whatever ``batch_permutations`` is.
+    The full coalition is never evaluated inside a permutation (v(D) is known). With ``return_count``
+    returns ``(values, (permutations used, utility evaluations including v(0) and v(D)))``.
     """
     from tqdm.auto import tqdm
 
-    n, n_permutations = _check_tmc_args(n, n_permutations, tolerance, patience, convergence, window)
+    n, n_permutations = C.check_n(n), C._check_count(n_permutations, "n_permutations")
+    check_tmc_args(tolerance, patience, convergence, window)
     batch_permutations = C._check_count(batch_permutations, "batch_permutations")
     rng = np.random.default_rng(seed)
     null, grand = _ends(utility, n, batch_size)
-    close = _truncation_rule(grand, tolerance, score)
+    rule = truncation_rule(grand, tolerance, score)
+    close = lambda v: rule(v.reshape(len(v), *grand.shape))  # noqa: E731  (the walk's values are flat [k, O])
     total = np.zeros((n, grand.size))
-    flat_null, flat_grand = null.reshape(-1), grand.reshape(-1)
     snapshot = None
     done, evaluations = 0, 2
     bar = tqdm(total=n_permutations, desc="tmc permutations", disable=not progress)
@@ -326,31 +399,14 @@ def tmc(
         checkpoint = (done // window + 1) * window
         b = min(batch_permutations, n_permutations - done, checkpoint - done)
         block = C.permutations(n, b, seed=rng)
-        prev = np.repeat(flat_null[None], b, axis=0)
-        streak = np.zeros(b, dtype=np.int64)
-        active = np.ones(b, dtype=bool)
-        prefix = np.zeros((b, n), dtype=bool)
-        for j in range(n):
-            rows = np.flatnonzero(active)
-            if len(rows) == 0:
-                break
-            prefix[rows, block[rows, j]] = True
-            if j < n - 1:
-                v = evaluate(utility, prefix[rows], batch_size, grand.shape).reshape(len(rows), -1)
-                evaluations += len(rows)
-            else:
-                v = np.repeat(flat_grand[None], len(rows), axis=0)
-            np.add.at(total, block[rows, j], v - prev[rows])
-            prev[rows] = v
-            streak[rows] = np.where(close(v.reshape(len(rows), *grand.shape)), streak[rows] + 1, 0)
-            active[rows[streak[rows] > patience]] = False
+        step = _PrefixUtility(utility, block, grand, batch_size)
+        walk_permutations(block, step, null.reshape(-1), close, patience, total)
+        evaluations += step.evaluations
         done += b
         bar.update(b)
-        if done % window == 0:
-            running = total / done
-            if snapshot is not None and _relative_change(running, snapshot) < convergence:
-                break
-            snapshot = running
+        stop, snapshot = _converged(total, done, window, convergence, snapshot)
+        if stop:
+            break
     bar.close()
     values = (total / done).reshape(n, *grand.shape)
     return (values, (done, evaluations)) if return_count else values
@@ -371,12 +427,14 @@ def tmc_sequential(
 ):
     """Reference TMC: one permutation at a time, one utility call per prefix (slow; for tests).
 
-    Same algorithm, arguments and random stream as :func:`tmc`.
+    Same algorithm, arguments and random stream as :func:`tmc`, written without :func:`walk_permutations`
+    so that it checks the batched walk.
     """
-    n, n_permutations = _check_tmc_args(n, n_permutations, tolerance, patience, convergence, window)
+    n, n_permutations = C.check_n(n), C._check_count(n_permutations, "n_permutations")
+    check_tmc_args(tolerance, patience, convergence, window)
     rng = np.random.default_rng(seed)
     null, grand = _ends(utility, n, 1)
-    close = _truncation_rule(grand, tolerance, score)
+    close = truncation_rule(grand, tolerance, score)
     total = np.zeros((n, *grand.shape))
     snapshot = None
     done, evaluations = 0, 2
@@ -397,11 +455,9 @@ def tmc_sequential(
             if streak > patience:
                 break
         done += 1
-        if done % window == 0:
-            running = total / done
-            if snapshot is not None and _relative_change(running, snapshot) < convergence:
-                break
-            snapshot = running
+        stop, snapshot = _converged(total, done, window, convergence, snapshot)
+        if stop:
+            break
     values = total / done
     return (values, (done, evaluations)) if return_count else values
 

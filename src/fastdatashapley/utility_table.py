@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .io import load_npz, save_npz
+from .io import json_default, load_npz, save_npz
 from .training import TrainerSpec, predict_proba, train_submodels
 
 FORMAT = 1
@@ -66,8 +66,8 @@ class UtilityTable:
         same = all(
             getattr(self, k).dtype == getattr(other, k).dtype and np.array_equal(getattr(self, k), getattr(other, k)) for k in _FIELDS
         )
-        return same and json.dumps(self.meta, sort_keys=True, default=_json_default) == json.dumps(
-            other.meta, sort_keys=True, default=_json_default
+        return same and json.dumps(self.meta, sort_keys=True, default=json_default) == json.dumps(
+            other.meta, sort_keys=True, default=json_default
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -97,7 +97,7 @@ class UtilityTable:
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically to ``path`` (.npz with checksum); a killed writer leaves no partial file."""
         try:
-            meta = json.dumps(self.meta, sort_keys=True, default=_json_default)
+            meta = json.dumps(self.meta, sort_keys=True, default=json_default)
         except TypeError as exc:
             raise ValueError(f"{self._name()}: meta is not JSON-serialisable ({exc})") from exc
         save_npz(
@@ -291,13 +291,3 @@ def _problem(t: UtilityTable) -> str | None:
     if not isinstance(t.meta, dict):
         return f"meta must be a dict, got {type(t.meta).__name__}"
     return None
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

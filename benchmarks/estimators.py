@@ -79,8 +79,8 @@ def tmc_at_budget(utility, n: int, budget: int, tolerance: float, seed: int) -> 
     """TMC with as many permutations as fit in ``budget`` evaluations (convergence stop off)."""
 
     def run(p):
-        return S.tmc(utility, n, p, tolerance=tolerance, convergence=0.0, batch_permutations=256, seed=seed,
-                     return_count=True)
+        return S.tmc(utility, n, p, tolerance=tolerance, stop=S.TMCStop(convergence=0.0), batch_permutations=256,
+                     seed=seed, return_count=True)
 
     lo, best = 1, run(1)
     if best[1][1] > budget:

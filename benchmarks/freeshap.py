@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from fastdatashapley.freeshap import freeshap_values, ntk_kernels
+from fastdatashapley.freeshap import FreeShapSettings, freeshap_values, ntk_kernels
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
         for _ in range(args.repeats):
             t = time.perf_counter()
             out = freeshap_values(K, Kx, y, args.m, args.permutations, seed=args.seed,
-                                  truncation=args.truncation, method=method)
+                                  settings=FreeShapSettings(truncation=args.truncation, method=method))
             best = min(best, time.perf_counter() - t)
         return best, out
 

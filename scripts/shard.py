@@ -3,6 +3,7 @@
 from common import start
 
 from fastdatashapley.io import load_npz
+from fastdatashapley.retrainer import Retrainer
 from fastdatashapley.service import ServiceModel
 from fastdatashapley.utility_table import compute_table
 
@@ -16,17 +17,13 @@ split, probes = load_npz(snakemake.input.split), load_npz(snakemake.input.probes
 service = ServiceModel.load(snakemake.input.model)  # noqa: F821
 spec = service.spec if p.approx is None else service.spec.approx(**p.approx)
 log.info("training %d coalitions of design %s with %s", len(masks), wc.design, spec)
+retrainer = Retrainer(spec, service.null_state, split["x_train"], split["y_train"], seed=p.seed, device=p.device)
 table = compute_table(
-    spec,
-    service.null_state,
-    split["x_train"],
-    split["y_train"],
+    retrainer,
     masks,
     probes["x"],
     probes["idx"],
-    seed=p.seed,
     meta={"design": wc.design, "shard": {"index": shard, "first_row": shard * p.shard_size}},
-    device=p.device,
     progress=True,
 )
 table.save(snakemake.output.shard)  # noqa: F821

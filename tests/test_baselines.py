@@ -10,6 +10,7 @@ from small_service import one_torch_thread, small_digits_service
 
 from fastdatashapley import baselines as B
 from fastdatashapley import shapley
+from fastdatashapley.retrainer import Retrainer
 from fastdatashapley.training import train_submodels
 
 
@@ -21,13 +22,18 @@ def setup():
         ds, idx, service = small_digits_service(per_class=3)
         test = np.arange(200, 206)
         args = (service.spec, service.null_state, ds.x[idx], ds.y[idx], ds.x[test], ds.y[test])
-        per_sample = B.EngineUtility(*args, "per_sample", seed=0, device="cpu")
+        per_sample = engine_utility(args, "per_sample")
         exact = shapley.exact(per_sample, len(idx))
         yield {"args": args, "per_sample": per_sample, "exact": exact, "n": len(idx)}
 
 
+def engine_utility(args, scope):
+    spec, init, x, y, x_test, y_test = args
+    return B.EngineUtility(Retrainer(spec, init, x, y, seed=0, device="cpu"), x_test, y_test, scope)
+
+
 def fresh(setup, scope):
-    return B.EngineUtility(*setup["args"], scope, seed=0, device="cpu")
+    return engine_utility(setup["args"], scope)
 
 
 def rel_error(estimate, exact):
@@ -117,4 +123,4 @@ def test_random_values_are_seeded_and_shaped():
 
 def test_unknown_scope_is_named(setup):
     with pytest.raises(ValueError, match="scope 'local'"):
-        B.EngineUtility(*setup["args"], "local", seed=0)
+        engine_utility(setup["args"], "local")

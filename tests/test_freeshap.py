@@ -12,6 +12,7 @@ from sklearn.kernel_ridge import KernelRidge
 from torch.func import functional_call
 
 from fastdatashapley.freeshap import (
+    FreeShapSettings,
     KernelRidgeUtility,
     empirical_ntk,
     freeshap_values,
@@ -23,6 +24,8 @@ from fastdatashapley.freeshap import (
 
 
 # ---------------------------------------------------------------- fixtures
+
+NO_TRUNCATION = FreeShapSettings(truncation=False)
 
 
 def random_kernel(n: int, T: int, rank: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -231,14 +234,16 @@ def test_all_permutations_give_exact_shapley(utility):
     K, Kx = random_kernel(n, T, rank=8, seed=7)
     y = np.array([0, 1, 2, 0, 1])
     perms = np.array(list(itertools.permutations(range(n))))
-    got = freeshap_values(K, Kx, y, m, 0, permutations=perms, truncation=False, utility=utility, ridge=1e-4)
+    settings = FreeShapSettings(truncation=False, utility=utility, ridge=1e-4)
+    got = freeshap_values(K, Kx, y, m, 0, permutations=perms, settings=settings)
     want = exact_shapley(KernelRidgeUtility(K, Kx, y, m, 1e-4, utility=utility), n)
     assert got.shape == (n, T, m) and got.dtype == np.float64
     np.testing.assert_allclose(got, want, atol=1e-10)
     # the refit path and tiny batches give the same numbers
     np.testing.assert_allclose(
-        freeshap_values(K, Kx, y, m, 0, permutations=perms, truncation=False, utility=utility, ridge=1e-4,
-                        method="refit", batch_size=7), want, atol=1e-10)
+        freeshap_values(K, Kx, y, m, 0, permutations=perms,
+                        settings=FreeShapSettings(truncation=False, utility=utility, ridge=1e-4, method="refit",
+                                                  batch_size=7)), want, atol=1e-10)
 
 
 def test_global_all_permutations_give_exact_shapley():
@@ -246,7 +251,7 @@ def test_global_all_permutations_give_exact_shapley():
     K, Kx = random_kernel(n, T, rank=8, seed=8)
     y, yt = np.array([0, 1, 2, 2, 1]), np.random.default_rng(0).integers(0, m, T)
     perms = np.array(list(itertools.permutations(range(n))))
-    got = freeshap_values_global(K, Kx, y, yt, m, 0, permutations=perms, truncation=False)
+    got = freeshap_values_global(K, Kx, y, yt, m, 0, permutations=perms, settings=NO_TRUNCATION)
     want = exact_shapley(KernelRidgeUtility(K, Kx, y, m, y_test=yt).accuracy, n)
     assert got.shape == (n,)
     np.testing.assert_allclose(got, want, atol=1e-12)
@@ -258,15 +263,15 @@ def test_random_permutations_converge_and_efficiency():
     y = np.array([0, 1, 2, 0, 1])
     u = KernelRidgeUtility(K, Kx, y, m)
     want = exact_shapley(u, n)
-    got = freeshap_values(K, Kx, y, m, 3000, truncation=False, seed=1)
+    got = freeshap_values(K, Kx, y, m, 3000, seed=1, settings=NO_TRUNCATION)
     gap = u(np.ones((1, n), dtype=bool))[0] - u(np.zeros((1, n), dtype=bool))[0]
     np.testing.assert_allclose(got.sum(0), gap, atol=1e-12)  # efficiency, averaged
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max() + 1e-3
     for seed in range(3):  # efficiency holds for every single permutation
-        one = freeshap_values(K, Kx, y, m, 1, truncation=False, seed=seed)
+        one = freeshap_values(K, Kx, y, m, 1, seed=seed, settings=NO_TRUNCATION)
         np.testing.assert_allclose(one.sum(0), gap, atol=1e-12)
     # seeded: reproducible
-    np.testing.assert_array_equal(got, freeshap_values(K, Kx, y, m, 3000, truncation=False, seed=1))
+    np.testing.assert_array_equal(got, freeshap_values(K, Kx, y, m, 3000, seed=1, settings=NO_TRUNCATION))
 
 
 def test_truncation_stops_after_patience_steps():
@@ -278,17 +283,20 @@ def test_truncation_stops_after_patience_steps():
     marg = np.diff(soft(krr_prefix_scores(K, Kx, y, m, order)), axis=0)  # [n, T, m]
     for patience in (0, 2, 5):
         # a huge tolerance: every prefix is "within" it, so the walk stops after patience + 1 steps
-        got = freeshap_values(K, Kx, y, m, 0, permutations=order[None], tolerance=1e9, patience=patience)
+        settings = FreeShapSettings(tolerance=1e9, patience=patience)
+        got = freeshap_values(K, Kx, y, m, 0, permutations=order[None], settings=settings)
         want = np.zeros_like(got)
         keep = order[: patience + 1]
         want[keep] = marg[: patience + 1]
         np.testing.assert_allclose(got, want, atol=1e-12)
     # truncation on a batch of permutations agrees with truncating each permutation on its own
     perms = np.stack([np.random.default_rng(s).permutation(n) for s in range(8)])
-    batched = freeshap_values(K, Kx, y, m, 0, permutations=perms, tolerance=0.2)
-    single = np.mean([freeshap_values(K, Kx, y, m, 0, permutations=p[None], tolerance=0.2) for p in perms], axis=0)
+    loose = FreeShapSettings(tolerance=0.2)
+    batched = freeshap_values(K, Kx, y, m, 0, permutations=perms, settings=loose)
+    single = np.mean([freeshap_values(K, Kx, y, m, 0, permutations=p[None], settings=loose) for p in perms], axis=0)
     np.testing.assert_allclose(batched, single, atol=1e-12)
-    refit = freeshap_values(K, Kx, y, m, 0, permutations=perms, tolerance=0.2, method="refit")
+    refit_settings = FreeShapSettings(tolerance=0.2, method="refit")
+    refit = freeshap_values(K, Kx, y, m, 0, permutations=perms, settings=refit_settings)
     np.testing.assert_allclose(batched, refit, atol=1e-10)
 
 
@@ -325,15 +333,25 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="y_test"):
         freeshap_values_global(K, Kx, y, np.array([0, 1, 5]), m, 2)
     with pytest.raises(ValueError, match="utility"):
-        freeshap_values(K, Kx, y, m, 2, utility="logits")
+        FreeShapSettings(utility="logits")
+    with pytest.raises(ValueError, match="temperature"):
+        FreeShapSettings(temperature=0.0)
+    with pytest.raises(ValueError, match="ridge"):
+        FreeShapSettings(ridge=-1.0)
+    with pytest.raises(ValueError, match="patience"):
+        FreeShapSettings(patience=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        FreeShapSettings(batch_size=0)
+    with pytest.raises(TypeError, match="settings must be a FreeShapSettings"):
+        freeshap_values(K, Kx, y, m, 2, settings={"ridge": 1.0})
     with pytest.raises(ValueError, match="n_permutations"):
         freeshap_values(K, Kx, y, m, 0)
     with pytest.raises(ValueError, match="permutations"):
         freeshap_values(K, Kx, y, m, 0, permutations=np.zeros((2, n), dtype=int))
     with pytest.raises(ValueError, match="tolerance"):
-        freeshap_values(K, Kx, y, m, 2, tolerance=-1.0)
+        FreeShapSettings(tolerance=-1.0)
     with pytest.raises(ValueError, match="method"):
-        freeshap_values(K, Kx, y, m, 2, method="fast")
+        FreeShapSettings(method="fast")
     with pytest.raises(ValueError, match="order"):
         krr_prefix_scores(K, Kx, y, m, np.array([0, 0, 1]))
     with pytest.raises(ValueError, match="mean diagonal"):
@@ -346,10 +364,10 @@ def test_end_to_end_from_a_cnn():
     x, xt = torch.randn(10, 1, 6, 6, dtype=torch.float64), torch.randn(4, 1, 6, 6, dtype=torch.float64)
     y, yt = np.arange(10) % 3, np.arange(4) % 3
     K, Kx = ntk_kernels(model, x, xt, device="cpu")
-    vals = freeshap_values(K, Kx, y, 3, 20, truncation=False)
+    vals = freeshap_values(K, Kx, y, 3, 20, settings=NO_TRUNCATION)
     u = KernelRidgeUtility(K, Kx, y, 3, y_test=yt)
     full, empty = np.ones((1, 10), dtype=bool), np.zeros((1, 10), dtype=bool)
     assert vals.shape == (10, 4, 3) and np.all(np.isfinite(vals))
     np.testing.assert_allclose(vals.sum(0), u(full)[0] - u(empty)[0], atol=1e-10)
-    g = freeshap_values_global(K, Kx, y, yt, 3, 20, truncation=False)
+    g = freeshap_values_global(K, Kx, y, yt, 3, 20, settings=NO_TRUNCATION)
     assert g.sum() == pytest.approx(u.accuracy(full)[0] - u.accuracy(empty)[0])

@@ -5,6 +5,7 @@ import pytest
 
 from fastdatashapley.data import load_dataset
 from fastdatashapley.removal import CURVE_FRACTIONS, per_sample_values, removal_masks, value_loss
+from fastdatashapley.retrainer import Retrainer
 from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_models, train_single
 
 
@@ -53,7 +54,7 @@ def test_value_loss_matches_direct_retraining():
     spec = TrainerSpec("digits_cnn", (1, 8, 8), 10, lr=0.01, epochs=3, batch_size=8)
     init = init_state(spec, 0)
     values = np.random.default_rng(1).normal(size=(30, 3, 10))
-    result = value_loss(spec, init, x, y, x_test, y_test, values, [0.0, 0.2], seed=0, device="cpu")
+    result = value_loss(Retrainer(spec, init, x, y, seed=0, device="cpu"), x_test, y_test, values, [0.0, 0.2])
     assert result.loss.shape == (3, 2) and result.n_retrained == 4  # eta = 0 is shared by all samples
     masks = removal_masks(per_sample_values(values, y_test), [0.0, 0.2])
     for t in range(3):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastdatashapley.io import save_npz
+from fastdatashapley.retrainer import Retrainer
 from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_models, train_submodels
 from fastdatashapley.utility_table import UtilityTable, compute_table, merge
 
@@ -28,7 +29,7 @@ def setup():
 
 def _table(setup, rows=slice(None), shard=0) -> UtilityTable:
     x, y, probes, masks, init = setup
-    return compute_table(SPEC, init, x, y, masks[rows], probes, np.arange(100, 100 + P), seed=3,
+    return compute_table(Retrainer(SPEC, init, x, y, seed=3), masks[rows], probes, np.arange(100, 100 + P),
                          meta={"design": "kernel", "shard": {"index": shard}})
 
 
@@ -119,7 +120,8 @@ def test_merge_names_the_disagreeing_shard(setup, tmp_path):
     good = _table(setup, slice(0, 3))
     bad_path = tmp_path / "other_spec.npz"
     other = TrainerSpec(**{**SPEC.to_dict(), "lr": 0.5})
-    compute_table(other, init, x, y, masks[3:], probes, np.arange(100, 100 + P), seed=3, meta={"design": "kernel"}).save(bad_path)
+    retrainer = Retrainer(other, init, x, y, seed=3)
+    compute_table(retrainer, masks[3:], probes, np.arange(100, 100 + P), meta={"design": "kernel"}).save(bad_path)
     with pytest.raises(ValueError, match="other_spec.npz"):
         merge([good, UtilityTable.load(bad_path)])
     shifted = UtilityTable(good.masks, good.utilities, good.null, good.grand, good.probe_ids + 1, dict(good.meta, shard=7))

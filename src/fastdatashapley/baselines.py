@@ -22,10 +22,14 @@ has no class-wise accuracy to share out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .training import TrainerSpec, train_submodels
+from .retrainer import Retrainer
+
+if TYPE_CHECKING:
+    from .freeshap import FreeShapSettings
 
 SCOPES = ("global", "per_sample")
 
@@ -34,19 +38,15 @@ SCOPES = ("global", "per_sample")
 class EngineUtility:
     """The project's utility contract over the engine: ``masks [k, n]`` -> ``[k]`` or ``[k, T, m]``.
 
+    ``retrainer`` retrains the sub-models; ``x_test [T, C, H, W]`` and ``y_test [T]`` are the test samples.
     ``scope="global"`` returns accuracy on the test set ``[k]``; ``"per_sample"`` the softmax ``[k, T, m]``.
     ``retrained`` counts the sub-models trained so far (the cost table's retraining count).
     """
 
-    spec: TrainerSpec
-    init: dict
-    x_train: np.ndarray
-    y_train: np.ndarray
+    retrainer: Retrainer
     x_test: np.ndarray
     y_test: np.ndarray
     scope: str
-    seed: int
-    device: str = "auto"
     retrained: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -55,14 +55,13 @@ class EngineUtility:
 
     @property
     def n(self) -> int:
-        return len(self.y_train)
+        return self.retrainer.n
 
     def softmax(self, masks: np.ndarray) -> np.ndarray:
         """Softmax of each coalition's sub-model on the test samples: ``[k, T, m]`` float64."""
         masks = np.asarray(masks, dtype=bool)
         self.retrained += int(masks.any(axis=1).sum())
-        u = train_submodels(self.spec, self.init, self.x_train, self.y_train, masks, self.x_test, seed=self.seed, device=self.device)
-        return u.astype(np.float64)
+        return self.retrainer.softmax(masks, self.x_test).astype(np.float64)
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         u = self.softmax(masks)
@@ -86,7 +85,7 @@ def cs_shapley(utility: EngineUtility, n_contexts: int, n_permutations: int, *, 
     """CS-Shapley values (module docstring has the definition): ``[n]`` global or ``[n, T, m]`` per sample."""
     from .shapley import class_wise
 
-    y_train, y_test = utility.y_train, utility.y_test
+    y_train, y_test = utility.retrainer.y_train, utility.y_test
 
     def classwise_utility(masks: np.ndarray, c: int) -> np.ndarray:
         u = utility.softmax(masks)
@@ -130,12 +129,15 @@ def freeshap(
     scope: str,
     n_permutations: int,
     *,
-    ridge: float,
-    tolerance: float,
     seed: int,
+    settings: FreeShapSettings | None = None,
     device: str = "auto",
 ) -> np.ndarray:
-    """FreeShap on the trained service model's empirical NTK: ``[n]`` global or ``[n, T, m]`` per sample."""
+    """FreeShap on the trained service model's empirical NTK: ``[n]`` global or ``[n, T, m]`` per sample.
+
+    x_train ``[n, C, H, W]``, y_train ``[n]``, x_test ``[T, C, H, W]``, y_test ``[T]``; ``settings``: a
+    :class:`~fastdatashapley.freeshap.FreeShapSettings` (None: its defaults); ``device`` computes the eNTK.
+    """
     import torch
 
     from . import freeshap as fs
@@ -143,7 +145,7 @@ def freeshap(
     net = service.spec.build()
     net.load_state_dict(service.state)
     k_train, k_test = fs.ntk_kernels(net, torch.from_numpy(x_train), torch.from_numpy(x_test), device=device)
-    m = service.spec.n_classes
+    m, kw = service.spec.n_classes, dict(seed=seed, settings=settings or fs.FreeShapSettings())
     if scope == "global":
-        return fs.freeshap_values_global(k_train, k_test, y_train, y_test, m, n_permutations, ridge=ridge, tolerance=tolerance, seed=seed)
-    return fs.freeshap_values(k_train, k_test, y_train, m, n_permutations, ridge=ridge, tolerance=tolerance, seed=seed)
+        return fs.freeshap_values_global(k_train, k_test, y_train, y_test, m, n_permutations, **kw)
+    return fs.freeshap_values(k_train, k_test, y_train, m, n_permutations, **kw)

@@ -29,6 +29,7 @@ Choices made here (all documented where they are implemented):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
@@ -37,7 +38,7 @@ import torch
 from torch.func import functional_call, jacrev, vmap
 
 from . import coalitions as C
-from .shapley import check_tmc_args, truncation_rule, walk_permutations
+from .shapley import check_tmc_args, check_tolerance, truncation_rule, walk_permutations
 
 __all__ = [
     "empirical_ntk",
@@ -45,6 +46,7 @@ __all__ = [
     "normalize_kernels",
     "KernelRidgeUtility",
     "krr_prefix_scores",
+    "FreeShapSettings",
     "freeshap_values",
     "freeshap_values_global",
 ]
@@ -229,9 +231,13 @@ def _validate(
     y = y.astype(np.int64)
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"y_train labels must lie in [0, n_classes={n_classes}), got range [{y.min()}, {y.max()}]")
+    _check_ridge(ridge)
+    return K_train, K_test_train, y
+
+
+def _check_ridge(ridge: float) -> None:
     if not (isinstance(ridge, (int, float)) and math.isfinite(ridge) and ridge > 0):
         raise ValueError(f"ridge must be a positive finite number, got {ridge!r}")
-    return K_train, K_test_train, y
 
 
 def normalize_kernels(K_train: np.ndarray, K_test_train: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -495,38 +501,67 @@ def _krr_step(krr: _PrefixKRR, value_of: Callable[[np.ndarray], np.ndarray]) -> 
     return step
 
 
+@dataclass(frozen=True)
+class FreeShapSettings:
+    """How :func:`freeshap_values` and :func:`freeshap_values_global` value the training points.
+
+    ridge: the KRR ridge, relative to the mean training diagonal when ``normalize`` (both kernels are then
+    divided by it, :func:`normalize_kernels`). utility, temperature: the per-sample utility of
+    :class:`KernelRidgeUtility` (the global values ignore them: their utility is the test accuracy).
+    truncation, tolerance, patience: with ``truncation``, a permutation stops once its utility has been
+    within ``tolerance`` of the full-data utility (sup norm, relative to ``max |v(D)|``) for more than
+    ``patience`` consecutive steps; later points get 0 for that permutation. method: ``"incremental"``
+    Cholesky (bordering, :class:`_PrefixKRR`) or ``"refit"`` (each prefix solved from scratch, for checking
+    and benchmarking). batch_size: permutations advanced together (None: as many as fit in about 256 MB
+    of state). Validated on construction.
+    """
+
+    ridge: float = 1e-6
+    tolerance: float = 0.01
+    truncation: bool = True
+    utility: UtilityKind = "softmax"
+    temperature: float = 1.0
+    normalize: bool = True
+    patience: int = PATIENCE
+    method: Method = "incremental"
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_ridge(self.ridge)
+        _check_utility(self.utility, self.temperature)
+        check_tolerance(self.tolerance)
+        check_tmc_args(self.patience)
+        _check_krr_args(self.method, self.batch_size)
+
+
 def _tmc(
     K: np.ndarray,
     Kx: np.ndarray,
     Y: np.ndarray,
     perms: np.ndarray,
-    value_of,  # scores [P, T, m] -> utilities [P, *out]
-    *,
-    ridge: float,
-    tolerance: float,
-    truncation: bool,
-    patience: int,
-    method: str,
-    batch_size: int | None,
+    value_of: Callable[[np.ndarray], np.ndarray],
+    settings: FreeShapSettings,
 ) -> np.ndarray:
     """Average marginal contributions over ``perms [P, n]``; returns ``[n, *out]`` float64.
 
-    Permutations are walked together in batches (:func:`~fastdatashapley.shapley.walk_permutations`, the
-    walk :func:`~fastdatashapley.shapley.tmc` uses) with the KRR prefixes as the step (:func:`_krr_step`).
+    ``value_of`` maps scores ``[P, T, m]`` to utilities ``[P, *out]``. Permutations are walked together in
+    batches (:func:`~fastdatashapley.shapley.walk_permutations`, the walk :func:`~fastdatashapley.shapley.tmc`
+    uses) with the KRR prefixes as the step (:func:`_krr_step`).
     """
     n, T, m = K.shape[0], Kx.shape[0], Y.shape[1]
+    ridge, batch_size = float(settings.ridge), settings.batch_size
     v_empty = value_of(np.zeros((1, T, m)))[0]
     v_full = value_of(_fit_scores(K, Kx, Y, np.arange(n), ridge)[None])[0]
     # sup-norm relative criterion: ||v(S) - v(D)||_inf <= tolerance * ||v(D)||_inf (Ghorbani & Zou for scalars)
-    close = truncation_rule(v_full, tolerance) if truncation else None
+    close = truncation_rule(v_full, settings.tolerance) if settings.truncation else None
     if batch_size is None:  # keep the per-permutation state near 256 MB
         per_perm = 8 * n * (n + T + m) + 8 * T * m
         batch_size = max(1, min(len(perms), (256 << 20) // per_perm))
     total = np.zeros((n,) + v_full.shape)
     for start in range(0, len(perms), batch_size):
         orders = perms[start : start + batch_size]
-        step = _krr_step(_PrefixKRR(K, Kx, Y, orders, ridge, method), value_of)
-        walk_permutations(orders, step, v_empty, close, patience, total)
+        step = _krr_step(_PrefixKRR(K, Kx, Y, orders, ridge, settings.method), value_of)
+        walk_permutations(orders, step, v_empty, close, int(settings.patience), total)
     values = total / len(perms)
     if not np.all(np.isfinite(values)):
         raise FloatingPointError("FreeShap values are not finite; raise ridge or check the kernels")
@@ -541,6 +576,27 @@ def _check_krr_args(method: str, batch_size: int | None = None) -> None:
         C._check_count(batch_size, "batch_size")
 
 
+def _setup(
+    K_train: np.ndarray,
+    K_test_train: np.ndarray,
+    y_train: np.ndarray,
+    n_classes: int,
+    n_permutations: int,
+    seed: int,
+    permutations: np.ndarray | None,
+    settings: FreeShapSettings,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What both FreeShap scopes start from: validated (and normalised) ``K [n, n]``, ``Kx [T, n]``,
+    labels ``y [n]`` and the permutations ``[P, n]`` to walk."""
+    if not isinstance(settings, FreeShapSettings):
+        raise TypeError(f"settings must be a FreeShapSettings, got {type(settings).__name__}")
+    K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, settings.ridge)
+    if settings.normalize:
+        K, Kx, _ = normalize_kernels(K, Kx)
+    perms = _permutations(K.shape[0], n_permutations, seed, permutations)
+    return K, Kx, y, perms
+
+
 def freeshap_values(
     K_train: np.ndarray,
     K_test_train: np.ndarray,
@@ -548,41 +604,26 @@ def freeshap_values(
     n_classes: int,
     n_permutations: int,
     *,
-    ridge: float = 1e-6,
-    tolerance: float = 0.01,
     seed: int = 0,
-    truncation: bool = True,
-    utility: UtilityKind = "softmax",
-    temperature: float = 1.0,
-    normalize: bool = True,
-    patience: int = PATIENCE,
     permutations: np.ndarray | None = None,
-    method: Method = "incremental",
-    batch_size: int | None = None,
+    settings: FreeShapSettings = FreeShapSettings(),
 ) -> np.ndarray:
     """Per-sample FreeShap values ``[n, T, m]`` float64: TMC-Shapley of the KRR utility.
 
+    ``K_train [n, n]``, ``K_test_train [T, n]``, ``y_train [n]`` int labels in [0, n_classes).
     ``values[i, t, c]`` is training point i's value for test point t and label c under the per-sample
-    utility of :class:`KernelRidgeUtility` (same ``utility``, ``temperature``, ``normalize``).
-    Each of ``n_permutations`` seeded permutations (or the given ``permutations [P, n]``; then
-    ``n_permutations`` is ignored) is walked with an incremental Cholesky (``method="incremental"``;
-    ``"refit"`` solves each prefix from scratch, for checking and benchmarking). Up to ``batch_size``
-    permutations advance together (default: as many as fit in about 256 MB of state). Truncation (multi-output): a permutation stops once
+    utility of :class:`KernelRidgeUtility` (same ``utility``, ``temperature``, ``normalize``, ``ridge`` as in
+    ``settings``, a :class:`FreeShapSettings`). Each of ``n_permutations`` seeded permutations (or the given
+    ``permutations [P, n]``; then ``n_permutations`` is ignored) is walked with an incremental Cholesky.
+    Truncation (multi-output): a permutation stops once
     ``max_{t,c} |v_S(t,c) - v_D(t,c)| <= tolerance * max_{t,c} |v_D(t,c)|`` has held for more than
-    ``patience`` consecutive steps; later points get 0 for that permutation. One truncation decision
-    is shared by all test points and labels, because they share the prefix and the factorisation.
-    Without truncation every permutation's marginals sum to ``v(D) - v(empty)`` exactly (efficiency).
+    ``patience`` consecutive steps. One truncation decision is shared by all test points and labels,
+    because they share the prefix and the factorisation. Without truncation every permutation's marginals
+    sum to ``v(D) - v(empty)`` exactly (efficiency).
     """
-    K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
-    _check_utility(utility, temperature)
-    check_tmc_args(tolerance, patience)
-    _check_krr_args(method, batch_size)
-    if normalize:
-        K, Kx, _ = normalize_kernels(K, Kx)
-    perms = _permutations(K.shape[0], n_permutations, seed, permutations)
-    value_of = lambda F: _scores_to_utility(F, utility, temperature)  # noqa: E731
-    return _tmc(K, Kx, np.eye(n_classes)[y], perms, value_of, ridge=float(ridge), tolerance=tolerance,
-                truncation=truncation, patience=int(patience), method=method, batch_size=batch_size)
+    K, Kx, y, perms = _setup(K_train, K_test_train, y_train, n_classes, n_permutations, seed, permutations, settings)
+    value_of = lambda F: _scores_to_utility(F, settings.utility, settings.temperature)  # noqa: E731
+    return _tmc(K, Kx, np.eye(n_classes)[y], perms, value_of, settings)
 
 
 def freeshap_values_global(
@@ -593,29 +634,18 @@ def freeshap_values_global(
     n_classes: int,
     n_permutations: int,
     *,
-    ridge: float = 1e-6,
-    tolerance: float = 0.01,
     seed: int = 0,
-    truncation: bool = True,
-    normalize: bool = True,
-    patience: int = PATIENCE,
     permutations: np.ndarray | None = None,
-    method: Method = "incremental",
-    batch_size: int | None = None,
+    settings: FreeShapSettings = FreeShapSettings(),
 ) -> np.ndarray:
     """Global-scope FreeShap values ``[n]`` float64 against the KRR test accuracy (ties split evenly).
 
-    Same permutations, truncation (``|acc_S - acc_D| <= tolerance * acc_D`` for more than ``patience``
-    steps) and incremental Cholesky as :func:`freeshap_values`.
+    ``y_test [T]``: the test labels. Same permutations, truncation (``|acc_S - acc_D| <= tolerance * acc_D``
+    for more than ``patience`` steps) and incremental Cholesky as :func:`freeshap_values`; ``settings.utility``
+    and ``settings.temperature`` are not used.
     """
-    K, Kx, y = _validate(K_train, K_test_train, y_train, n_classes, ridge)
+    K, Kx, y, perms = _setup(K_train, K_test_train, y_train, n_classes, n_permutations, seed, permutations, settings)
     yt = _validate_labels_test(y_test, Kx.shape[0], n_classes)
-    check_tmc_args(tolerance, patience)
-    _check_krr_args(method, batch_size)
-    if normalize:
-        K, Kx, _ = normalize_kernels(K, Kx)
-    perms = _permutations(K.shape[0], n_permutations, seed, permutations)
     rows = np.arange(Kx.shape[0])
     value_of = lambda F: _scores_to_utility(F, "correct", 1.0)[:, rows, yt].mean(axis=1)  # noqa: E731
-    return _tmc(K, Kx, np.eye(n_classes)[y], perms, value_of, ridge=float(ridge), tolerance=tolerance,
-                truncation=truncation, patience=int(patience), method=method, batch_size=batch_size)
+    return _tmc(K, Kx, np.eye(n_classes)[y], perms, value_of, settings)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .training import TrainerSpec, train_submodels
+from .retrainer import Retrainer
 
 #: The full curve, 0 to 90 % in 5 % steps (paper Figure 4).
 CURVE_FRACTIONS = tuple(round(0.05 * i, 2) for i in range(19))
@@ -68,20 +68,15 @@ class ValueLoss:
 
 
 def value_loss(
-    spec: TrainerSpec,
-    init: dict,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
+    retrainer: Retrainer,
     x_test: np.ndarray,
     y_test: np.ndarray,
     values: np.ndarray,
     fractions: tuple[float, ...] | list[float],
     *,
-    seed: int,
-    device: str = "auto",
     progress: bool = False,
 ) -> ValueLoss:
-    """Run the removal experiment for one method.
+    """Run the removal experiment for one method; ``retrainer`` retrains on what is left of D.
 
     values: ``[n, T, m]`` per-sample values or ``[n]`` global values; x_test ``[T, C, H, W]``, y_test ``[T]``.
     Identical masks (for example eta = 0, or a global ranking) are retrained once.
@@ -89,7 +84,7 @@ def value_loss(
     masks = removal_masks(per_sample_values(values, y_test), fractions)  # [T, F, n]
     t, f, n = masks.shape
     unique, inverse = np.unique(masks.reshape(t * f, n), axis=0, return_inverse=True)
-    utilities = train_submodels(spec, init, x_train, y_train, unique, x_test, seed=seed, device=device, progress=progress)
+    utilities = retrainer.softmax(unique, x_test, progress=progress)
     probs = utilities[inverse.reshape(t, f), np.arange(t)[:, None], np.asarray(y_test)[:, None]]  # [T, F]
     loss = -np.log(np.clip(probs.astype(np.float64), 1e-12, None))
     return ValueLoss(np.asarray(fractions, dtype=np.float64), loss, int(len(unique)))

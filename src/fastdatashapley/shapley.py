@@ -8,8 +8,8 @@ and returns float64 values ``[n, *out]`` that satisfy efficiency (they sum to
 shape, NaN or Inf is an error (:func:`evaluate`).
 
 Estimators: :func:`exact`, :func:`kernel` (+ :func:`kernel_from_samples`), :func:`tmc`
-(+ :func:`tmc_sequential`, the plain reference; :func:`walk_permutations` is the permutation walk it
-shares with FreeShap), :func:`loo`, :func:`group_testing`
+(stopping rules in :class:`TMCStop`; + :func:`tmc_sequential`, the plain reference; :func:`walk_permutations`
+is the permutation walk it shares with FreeShap), :func:`loo`, :func:`group_testing`
 (+ :func:`group_testing_lp`), :func:`group_level` (GFDS+), :func:`gfds_group` / :func:`gfds` (GFDS) and
 :func:`class_wise` (CS-Shapley).
 """
@@ -118,24 +118,10 @@ def _is_paired(masks: np.ndarray) -> bool:
     return even >= 2 and bool(np.all(masks[0:even:2] != masks[1:even:2]))
 
 
-def kernel_from_samples(
-    masks: np.ndarray,
-    utilities: np.ndarray,
-    null: np.ndarray,
-    grand: np.ndarray,
-    *,
-    paired: bool | None = None,
-    return_info: bool = False,
-):
-    """KernelSHAP on precomputed coalitions drawn from the Shapley kernel: ``[n, *out]``.
-
-    Solves min_phi mean_t (v(s_t) - v(0) - s_t^T phi)^2 subject to 1^T phi = v(1) - v(0). The rows are
-    draws from the kernel (:func:`~fastdatashapley.coalitions.kernel_masks`), so each has equal weight;
-    empty and full coalitions are rejected (the kernel never draws them). masks ``[S, n]`` bool,
-    utilities ``[S, *out]``, null and grand ``[*out]``. ``paired=None`` detects (s, 1 - s) pairs in
-    rows (2t, 2t + 1); pairing only changes the standard errors. With ``return_info`` also returns
-    :class:`KernelInfo`. Cost O(S n^2 + S n O) time and O(S (n + O)) memory, O = prod(out).
-    """
+def _check_samples(
+    masks: np.ndarray, utilities: np.ndarray, null: np.ndarray, grand: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate KernelSHAP's inputs: (masks bool ``[S, n]``, utilities, null, grand as float64)."""
     masks = np.asarray(masks)
     if masks.ndim != 2 or masks.dtype != bool:
         raise ValueError(f"masks must be a bool [S, n] array, got {masks.dtype} {list(masks.shape)}")
@@ -158,19 +144,29 @@ def kernel_from_samples(
         raise ValueError("masks holds empty or full coalitions, which the Shapley kernel never draws")
     if s < n:
         raise ValueError(f"KernelSHAP needs at least n = {n} coalitions, got {s}")
-    x = masks.astype(np.float64)
-    y = utilities.reshape(s, -1) - null.reshape(1, -1)  # [S, O]
+    return masks, utilities, null, grand
+
+
+def _constrained_solve(x: np.ndarray, y: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """min_phi mean_t (y_t - x_t^T phi)^2 s.t. 1^T phi = total: (phi ``[n, O]``, the projection P ``[n, n]``).
+
+    x ``[S, n]`` float64 masks, y ``[S, O]`` utilities minus v(0), total ``[O]``. The solution is P b + c.
+    """
+    s = len(x)
     a_inv = np.linalg.pinv(x.T @ x / s)
     b = x.T @ y / s  # [n, O]
-    total = (grand - null).reshape(-1)  # [O]
     a_inv_1 = a_inv.sum(1)
     proj = a_inv - np.outer(a_inv_1, a_inv_1) / a_inv_1.sum()  # P: the constrained solution is P b + c
     phi = proj @ b + np.outer(a_inv_1 / a_inv_1.sum(), total)  # [n, O]
-    values = phi.reshape(n, *out_shape)
-    if not return_info:
-        return values
-    # Delta method: the influence of sample t on phi is P s_t r_t with residual r_t = y_t - s_t^T phi.
-    paired = _is_paired(masks) if paired is None else bool(paired)
+    return phi, proj
+
+
+def _kernel_std(x: np.ndarray, y: np.ndarray, phi: np.ndarray, proj: np.ndarray, paired: bool) -> np.ndarray:
+    """Delta-method standard errors of ``phi [n, O]``: ``[n, O]``, over samples or over (s, 1 - s) pairs.
+
+    The influence of sample t on phi is P s_t r_t with residual r_t = y_t - s_t^T phi.
+    """
+    s = len(x)
     g = x @ proj  # [S, n], (P s_t)^T (P is symmetric)
     r = y - x @ phi  # [S, O]
     if paired:
@@ -184,12 +180,48 @@ def kernel_from_samples(
         mean = g.T @ r / s
         second = (g**2).T @ r**2 / s
     var = np.maximum(second - mean**2, 0.0) * units / max(units - 1, 1)
-    std = np.sqrt(var / units).reshape(n, *out_shape)
+    return np.sqrt(var / units)
+
+
+def _convergence(values: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Covert & Lee's ratio max_i std_i / (max_i phi_i - min_i phi_i) per output ``[*out]`` (see KernelInfo)."""
     spread = values.max(0) - values.min(0)
     top = std.max(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         convergence = np.where(spread > 0, top / np.where(spread > 0, spread, 1.0), np.where(top > 0, np.inf, 0.0))
-    return values, KernelInfo(std, np.asarray(convergence, dtype=np.float64), s, paired)
+    return np.asarray(convergence, dtype=np.float64)
+
+
+def kernel_from_samples(
+    masks: np.ndarray,
+    utilities: np.ndarray,
+    null: np.ndarray,
+    grand: np.ndarray,
+    *,
+    paired: bool | None = None,
+    return_info: bool = False,
+):
+    """KernelSHAP on precomputed coalitions drawn from the Shapley kernel: ``[n, *out]``.
+
+    Solves min_phi mean_t (v(s_t) - v(0) - s_t^T phi)^2 subject to 1^T phi = v(1) - v(0). The rows are
+    draws from the kernel (:func:`~fastdatashapley.coalitions.kernel_masks`), so each has equal weight;
+    empty and full coalitions are rejected (the kernel never draws them). masks ``[S, n]`` bool,
+    utilities ``[S, *out]``, null and grand ``[*out]``. ``paired=None`` detects (s, 1 - s) pairs in
+    rows (2t, 2t + 1); pairing only changes the standard errors. With ``return_info`` also returns
+    :class:`KernelInfo`. Cost O(S n^2 + S n O) time and O(S (n + O)) memory, O = prod(out).
+    """
+    masks, utilities, null, grand = _check_samples(masks, utilities, null, grand)
+    s, n = masks.shape
+    out_shape = utilities.shape[1:]
+    x = masks.astype(np.float64)
+    y = utilities.reshape(s, -1) - null.reshape(1, -1)  # [S, O]
+    phi, proj = _constrained_solve(x, y, (grand - null).reshape(-1))
+    values = phi.reshape(n, *out_shape)
+    if not return_info:
+        return values
+    paired = _is_paired(masks) if paired is None else bool(paired)
+    std = _kernel_std(x, y, phi, proj, paired).reshape(n, *out_shape)
+    return values, KernelInfo(std, _convergence(values, std), s, paired)
 
 
 def kernel(
@@ -262,15 +294,49 @@ def truncation_rule(
     return close_score
 
 
-def check_tmc_args(tolerance: float, patience: int, convergence: float = 0.0, window: int = 1) -> None:
-    """Validate the settings every TMC walk shares (:func:`tmc`, :func:`tmc_sequential`, FreeShap)."""
+def check_tolerance(tolerance: float) -> None:
+    """Validate a TMC truncation ``tolerance`` (:func:`tmc`, :func:`tmc_sequential`, FreeShap): finite, >= 0."""
     if (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer, np.floating))
             or not (np.isfinite(tolerance) and tolerance >= 0)):
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+
+
+def check_tmc_args(patience: int, convergence: float = 0.0, window: int = 1) -> None:
+    """Validate the stopping rules every TMC walk shares (:class:`TMCStop`, FreeShap)."""
     C._check_count(patience, "patience", 0)
     if not convergence >= 0:
         raise ValueError(f"convergence must be >= 0, got {convergence}")
     C._check_count(window, "window")
+
+
+@dataclass(frozen=True)
+class TMCStop:
+    """When a TMC walk stops (Ghorbani & Zou 2019), for :func:`tmc` and :func:`tmc_sequential`.
+
+    Truncation: a permutation stops once its prefix utility has been within the walk's ``tolerance`` of
+    the full-data utility v(D) for more than ``patience`` consecutive steps; its remaining marginals are 0.
+    "Within tolerance" for multi-output utilities (:func:`truncation_rule`): with ``score=None``, every
+    output is within ``tolerance * max|v(D)|`` of its full-data value (for a scalar utility this is the
+    paper's relative 1 %); with ``score`` (``values [k, *out] -> [k]``, e.g. accuracy from softmax), the
+    scalar score is within ``tolerance * |score(v(D))|`` of the full-data score.
+    Convergence: after every ``window`` permutations (100, as in the paper) the running mean is compared
+    with the one a window earlier; sampling stops when sum|change| / sum|values| < ``convergence``
+    (0 disables). Validated on construction (:func:`check_tmc_args`).
+    """
+
+    patience: int = 5
+    convergence: float = 0.05
+    window: int = 100
+    score: Score | None = None
+
+    def __post_init__(self) -> None:
+        check_tmc_args(self.patience, self.convergence, self.window)
+
+
+def _check_stop(stop: TMCStop) -> TMCStop:
+    if not isinstance(stop, TMCStop):
+        raise TypeError(f"stop must be a TMCStop, got {type(stop).__name__}")
+    return stop
 
 
 def walk_permutations(
@@ -333,17 +399,17 @@ def _relative_change(now: np.ndarray, then: np.ndarray) -> float:
     return 0.0 if diff == 0 else diff / scale if scale > 0 else np.inf
 
 
-def _converged(total: np.ndarray, done: int, window: int, convergence: float,
+def _converged(total: np.ndarray, done: int, stop: TMCStop,
                snapshot: np.ndarray | None) -> tuple[bool, np.ndarray | None]:
     """The convergence stop after ``done`` permutations: (stop, the running mean to compare with next).
 
-    Only every ``window``-th permutation is a checkpoint; there the running mean ``total / done`` is
+    Only every ``stop.window``-th permutation is a checkpoint; there the running mean ``total / done`` is
     compared with the previous checkpoint's.
     """
-    if done % window:
+    if done % stop.window:
         return False, snapshot
     running = total / done
-    return snapshot is not None and _relative_change(running, snapshot) < convergence, running
+    return snapshot is not None and _relative_change(running, snapshot) < stop.convergence, running
 
 
 def tmc(
@@ -352,10 +418,7 @@ def tmc(
     n_permutations: int,
     *,
     tolerance: float = 0.01,
-    patience: int = 5,
-    convergence: float = 0.05,
-    window: int = 100,
-    score: Score | None = None,
+    stop: TMCStop = TMCStop(),
     batch_permutations: int = 64,
     batch_size: int = 1024,
     seed: C.Seed = 0,
@@ -365,15 +428,9 @@ def tmc(
     """Truncated Monte Carlo DataShapley (Ghorbani & Zou 2019): ``[n, *out]``.
 
     Each permutation pi adds players one at a time; player pi_j gets v(pi_1..pi_j) - v(pi_1..pi_{j-1}).
-    Truncation: once the prefix utility has been within ``tolerance`` of the full-data utility v(D) for
-    more than ``patience`` consecutive steps, the permutation stops and its remaining marginals are 0.
-    "Within tolerance" for multi-output utilities: with ``score=None``, every output is within
-    ``tolerance * max|v(D)|`` of its full-data value (for a scalar utility this is the paper's relative
-    1 %); with ``score`` (``values [k, *out] -> [k]``, e.g. accuracy from softmax), the scalar score is
-    within ``tolerance * |score(v(D))|`` of the full-data score.
-    Convergence stop: after every ``window`` permutations (100, as in the paper) the running mean is
-    compared with the one a window earlier; sampling stops when sum|change| / sum|values| < ``convergence``
-    (0 disables). ``n_permutations`` is the maximum.
+    ``stop`` (:class:`TMCStop`) says when a permutation is truncated (its prefix utility within
+    ``tolerance`` of the full-data utility v(D) for long enough) and when sampling has converged;
+    ``n_permutations`` is the maximum.
 
     Batching: ``batch_permutations`` permutations are walked together (:func:`walk_permutations`); step j
     evaluates the j-th prefix of every still-active permutation in one utility call (chunks of
@@ -385,27 +442,28 @@ def tmc(
     from tqdm.auto import tqdm
 
     n, n_permutations = C.check_n(n), C._check_count(n_permutations, "n_permutations")
-    check_tmc_args(tolerance, patience, convergence, window)
+    check_tolerance(tolerance)
+    stop = _check_stop(stop)
     batch_permutations = C._check_count(batch_permutations, "batch_permutations")
     rng = np.random.default_rng(seed)
     null, grand = _ends(utility, n, batch_size)
-    rule = truncation_rule(grand, tolerance, score)
+    rule = truncation_rule(grand, tolerance, stop.score)
     close = lambda v: rule(v.reshape(len(v), *grand.shape))  # noqa: E731  (the walk's values are flat [k, O])
     total = np.zeros((n, grand.size))
     snapshot = None
     done, evaluations = 0, 2
     bar = tqdm(total=n_permutations, desc="tmc permutations", disable=not progress)
     while done < n_permutations:
-        checkpoint = (done // window + 1) * window
+        checkpoint = (done // stop.window + 1) * stop.window
         b = min(batch_permutations, n_permutations - done, checkpoint - done)
         block = C.permutations(n, b, seed=rng)
         step = _PrefixUtility(utility, block, grand, batch_size)
-        walk_permutations(block, step, null.reshape(-1), close, patience, total)
+        walk_permutations(block, step, null.reshape(-1), close, stop.patience, total)
         evaluations += step.evaluations
         done += b
         bar.update(b)
-        stop, snapshot = _converged(total, done, window, convergence, snapshot)
-        if stop:
+        converged, snapshot = _converged(total, done, stop, snapshot)
+        if converged:
             break
     bar.close()
     values = (total / done).reshape(n, *grand.shape)
@@ -418,10 +476,7 @@ def tmc_sequential(
     n_permutations: int,
     *,
     tolerance: float = 0.01,
-    patience: int = 5,
-    convergence: float = 0.05,
-    window: int = 100,
-    score: Score | None = None,
+    stop: TMCStop = TMCStop(),
     seed: C.Seed = 0,
     return_count: bool = False,
 ):
@@ -431,10 +486,11 @@ def tmc_sequential(
     so that it checks the batched walk.
     """
     n, n_permutations = C.check_n(n), C._check_count(n_permutations, "n_permutations")
-    check_tmc_args(tolerance, patience, convergence, window)
+    check_tolerance(tolerance)
+    stop = _check_stop(stop)
     rng = np.random.default_rng(seed)
     null, grand = _ends(utility, n, 1)
-    close = truncation_rule(grand, tolerance, score)
+    close = truncation_rule(grand, tolerance, stop.score)
     total = np.zeros((n, *grand.shape))
     snapshot = None
     done, evaluations = 0, 2
@@ -452,11 +508,11 @@ def tmc_sequential(
             total[player] += v - prev
             prev = v
             streak = streak + 1 if close(v[None])[0] else 0
-            if streak > patience:
+            if streak > stop.patience:
                 break
         done += 1
-        stop, snapshot = _converged(total, done, window, convergence, snapshot)
-        if stop:
+        converged, snapshot = _converged(total, done, stop, snapshot)
+        if converged:
             break
     values = total / done
     return (values, (done, evaluations)) if return_count else values

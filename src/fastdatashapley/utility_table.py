@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from .io import json_default, load_npz, save_npz
-from .training import TrainerSpec, predict_proba, train_submodels
+from .retrainer import Retrainer
+from .training import TrainerSpec
 
 FORMAT = 1
 #: Metadata keys that every shard of one table must share (compared when present in any shard).
@@ -175,34 +176,28 @@ class UtilityTable:
 
 
 def compute_table(
-    spec: TrainerSpec,
-    init: dict[str, torch.Tensor],
-    x: np.ndarray,
-    y: np.ndarray,
+    retrainer: Retrainer,
     masks: np.ndarray,
     probes: np.ndarray,
     probe_ids: np.ndarray,
     *,
-    seed: int,
     meta: dict[str, Any] | None = None,
-    chunk_size: int | None = None,
-    device: str = "auto",
     progress: bool = False,
 ) -> UtilityTable:
     """Run the engine on ``masks [S, n]`` and package the result, with null and grand utilities.
 
-    ``null`` is the initial weights' softmax on the probes; ``grand`` is the all-ones coalition trained
-    alone through the engine (the service model f_D for the same spec and seed). ``meta`` gets
-    ``trainer`` and ``seed`` filled in.
+    ``retrainer`` says what to retrain (trainer, initial weights, D, seed, device); ``probes [P, C, H, W]``
+    with ids ``probe_ids [P]``. ``null`` is the initial weights' softmax on the probes; ``grand`` is the
+    all-ones coalition trained alone through the engine (the service model f_D for the same spec and seed).
+    ``meta`` gets ``trainer`` and ``seed`` filled in.
     """
     probe_ids = np.asarray(probe_ids)
     if probe_ids.shape != (len(probes),):
         raise ValueError(f"probe_ids must have shape [{len(probes)}] to match probes, got {list(probe_ids.shape)}")
-    kw = dict(seed=seed, chunk_size=chunk_size, device=device)
-    utilities = train_submodels(spec, init, x, y, masks, probes, progress=progress, **kw)
-    null = predict_proba(spec, init, probes)  # also the "mean" utility of a model that is never trained
-    grand = train_submodels(spec, init, x, y, np.ones((1, len(y)), bool), probes, **kw)[0]
-    meta = {**(meta or {}), "trainer": spec.to_dict(), "seed": int(seed)}
+    utilities = retrainer.softmax(masks, probes, progress=progress)
+    null = retrainer.null(probes)  # also the "mean" utility of a model that is never trained
+    grand = retrainer.full(probes)
+    meta = {**(meta or {}), "trainer": retrainer.spec.to_dict(), "seed": int(retrainer.seed)}
     return UtilityTable(np.asarray(masks, bool), utilities, null, grand, probe_ids.astype(np.int64), meta)
 
 

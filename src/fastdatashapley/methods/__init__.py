@@ -113,10 +113,12 @@ class BaselineContext:
         """The batched engine as a utility over this scope (created once; it counts its retrainings)."""
         if self._engine is None:
             from ..baselines import EngineUtility
+            from ..retrainer import Retrainer
 
             s = self.split
-            self._engine = EngineUtility(self.service.spec, self.service.null_state, s["x_train"], s["y_train"],
-                                         s["x_test"], s["y_test"], self.scope, self.seed, self.device)
+            retrainer = Retrainer(self.service.spec, self.service.null_state, s["x_train"], s["y_train"],
+                                  seed=self.seed, device=self.device)
+            self._engine = EngineUtility(retrainer, s["x_test"], s["y_test"], self.scope)
         return self._engine
 
 

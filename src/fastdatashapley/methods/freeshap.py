@@ -16,11 +16,12 @@ SETTINGS = {
 def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
     """FreeShap values ``[n]`` or ``[n, T, m]``; no sub-model is retrained."""
     from ..baselines import freeshap
+    from ..freeshap import FreeShapSettings
 
     s, cfg = ctx.split, ctx.settings
+    settings = FreeShapSettings(ridge=cfg["ridge"], tolerance=cfg["tolerance"])
     values = freeshap(ctx.service, s["x_train"], s["y_train"], s["x_test"], s["y_test"], ctx.scope,
-                      cfg["n_permutations"], ridge=cfg["ridge"], tolerance=cfg["tolerance"], seed=ctx.seed,
-                      device=ctx.device)
+                      cfg["n_permutations"], seed=ctx.seed, settings=settings, device=ctx.device)
     return values, 0
 
 

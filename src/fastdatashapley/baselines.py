@@ -145,7 +145,8 @@ def freeshap(
     net = service.spec.build()
     net.load_state_dict(service.state)
     k_train, k_test = fs.ntk_kernels(net, torch.from_numpy(x_train), torch.from_numpy(x_test), device=device)
-    m, kw = service.spec.n_classes, dict(seed=seed, settings=settings or fs.FreeShapSettings())
+    m = service.spec.n_classes
+    kw = dict(seed=seed, settings=fs.FreeShapSettings() if settings is None else settings)
     if scope == "global":
         return fs.freeshap_values_global(k_train, k_test, y_train, y_test, m, n_permutations, **kw)
     return fs.freeshap_values(k_train, k_test, y_train, m, n_permutations, **kw)

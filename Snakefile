@@ -1,15 +1,29 @@
 # fastdatashapley: Fast-DataShapley and its baselines as one workflow.
 # Run: snakemake --cores all                      (config/config.yaml, embedded digits data)
 #      snakemake --cores all --configfile config/fashion-mnist.yaml
+import sys
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, f"{workflow.basedir}/src")
+from fastdatashapley.config_checks import (
+    ConfigError,
+    check_config,
+    config_error_message,
+)
 
 
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Schema errors and what the schema cannot check (sizes against the dataset, CUDA), in one line, before any job.
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+    check_config(config, check_device=getattr(workflow, "local_exec", True))
+except (WorkflowError, ConfigError) as exc:
+    raise ConfigError(config_error_message(exc)) from None
 
 
 include: "workflow/rules/common.smk"

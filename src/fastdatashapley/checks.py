@@ -47,7 +47,8 @@ def check_state_dict(state: Any, expected: Mapping[str, tuple[int, ...]], what: 
         if tuple(value.shape) != tuple(shape):
             raise ValueError(f"{what} entry {key!r} has shape {list(value.shape)}, but its config gives {list(shape)}")
         if value.untyped_storage().nbytes() < value.numel() * value.element_size():
-            raise ValueError(f"{what} entry {key!r} of shape {list(value.shape)} is stored in fewer bytes than it holds")
+            raise ValueError(f"{what} entry {key!r} of shape {list(value.shape)} is stored in fewer bytes than it "
+                             "holds")
 
 
 def check_pixels(x: Any, name: str = "image") -> np.ndarray:
@@ -61,8 +62,9 @@ def check_pixels(x: Any, name: str = "image") -> np.ndarray:
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or Inf")
     if arr.size and (arr.min() < -PIXEL_TOLERANCE or arr.max() > 1 + PIXEL_TOLERANCE):
-        raise ValueError(f"{name} has values in [{float(arr.min()):.4g}, {float(arr.max()):.4g}]; they must lie in [0, 1] "
-                         "(divide 8-bit images by 255)")
+        low, high = float(arr.min()), float(arr.max())
+        raise ValueError(f"{name} has values in [{low:.4g}, {high:.4g}]; they must lie in [0, 1] (divide 8-bit images "
+                         "by 255)")
     return np.clip(arr.astype(np.float32), 0, 1)
 
 

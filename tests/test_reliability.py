@@ -2,7 +2,8 @@
 
 1 hostile explainer files; 2 batch_size; 3 pixels and paths given to the API; 4 values files of the wrong shape;
 5 and 6 config checks and short schema errors; 7 file modes; 8 thread counts in the provenance; 9 the CLI.
-The workflow-level tests (5, 6, 4 through the rule scripts, 10 resume) are in ``test_reliability_workflow.py``.
+The workflow-level tests (real snakemake, marked slow) come last: 10 resume after a kill, 4 through the rule
+scripts, 5 and 6 on dry runs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import ast
 import copy
 import json
 import os
+import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -23,7 +26,7 @@ import pytest
 import torch
 import yaml
 from small_service import one_torch_thread, small_digits_service
-from workflow_helpers import ROOT
+from workflow_helpers import ROOT, snakemake, snakemake_command, write_config
 
 from fastdatashapley.checks import expected_shapes
 from fastdatashapley.cli import main
@@ -387,3 +390,123 @@ def test_loading_a_sound_file_still_works_and_is_quick(saved):
     assert time.perf_counter() - t0 < 5
     x = saved["image"][None]
     assert np.array_equal(loaded.values(x), saved["explainer"].values(x))
+
+
+# -- workflow level: real snakemake on a reduced ci config (one explainer, one baseline) ----------------------------
+
+SMALL = {"service": {"epochs": 30}, "coalitions": {"shard_size": 256, "kernel": 256},
+         "explainers": {"methods": ["fds"]}, "baselines": {"methods": ["random"], "scopes": ["global"]},
+         "evaluation": {"curve_step": 0}}
+RUN = "results/ci"
+SHARD = f"{RUN}/shards/kernel-full/0.npz"
+
+
+def final_outputs(workdir: Path, cfg: Path) -> list[str]:
+    """What ``rule all`` asks for, read from a dry run."""
+    proc = snakemake(workdir, "--dry-run", config=cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    block = text[text.index("rule all:"):]
+    line = next(line for line in block.splitlines() if line.strip().startswith("input:"))
+    return [f.strip() for f in line.split("input:", 1)[1].split(",")]
+
+
+def kill_mid_shard(workdir: Path, cfg: Path, *args: str) -> None:
+    """Start snakemake (one core) and SIGKILL its process group once the kernel shard is training."""
+    log = workdir / f"{RUN}/logs/shards/kernel-full/0.log"
+    t0 = time.time()
+    proc = subprocess.Popen(snakemake_command(workdir, *args, config=cfg, cores=1), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    while time.time() - t0 < 600 and not (log.exists() and log.stat().st_mtime >= t0 and "training" in log.read_text()):
+        assert proc.poll() is None, "snakemake ended before the shard started"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (workdir / SHARD).exists(), "a killed shard must leave no output"
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory) -> tuple[Path, Path, list[str]]:
+    """A fresh run killed mid-shard, then ``--unlock`` and ``--rerun-incomplete``: (workdir, config, final outputs)."""
+    work = tmp_path_factory.mktemp("resumed")
+    cfg = write_config(work / "c.yaml", **SMALL)
+    final = final_outputs(work, cfg)
+    kill_mid_shard(work, cfg)
+    assert snakemake(work, "--unlock", config=cfg).returncode == 0
+    proc = snakemake(work, "--rerun-incomplete", config=cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, cfg, final
+
+
+@pytest.mark.slow
+def test_kill_then_rerun_incomplete_restores_every_final_output(resumed):
+    work, cfg, final = resumed
+    assert len(final) >= 8 and f"{RUN}/tables/value_loss.csv" in final
+    assert [f for f in final if not (work / f).is_file()] == []
+    proc = snakemake(work, "--dry-run", config=cfg)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # 7 and 8 on the real outputs: modes follow the umask; the provenance names seed and threads, not the CSV
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((work / f"{RUN}/tables/value_loss.csv").stat().st_mode) == 0o666 & ~mask
+    prov = json.loads((work / f"{RUN}/tables/value_loss.provenance.json").read_text())
+    assert prov["seed"] == 0 and set(prov["methods"]) == {"fds", "random/global"}
+    for label, path in (("fds", "per_sample/fds"), ("random/global", "global/random")):
+        threads = load_values(work / f"{RUN}/values/{path}.npz")[1]["torch_threads"]
+        assert prov["methods"][label]["values_torch_threads"] == threads in (1, 2)  # --cores 1, then 2 on resume
+        assert prov["methods"][label]["removal_torch_threads"] == 2
+    assert (work / f"{RUN}/tables/value_loss.csv").read_text().splitlines()[0] == "method,eta,mean,std,n_test"
+
+
+@pytest.mark.slow
+def test_a_lost_intermediate_is_rebuilt_by_naming_it(resumed, tmp_path):
+    """README, resume: a shard killed while it reran is gone, and neither a plain run nor ``--rerun-incomplete``
+    rebuilds it (its consumers are up to date); naming it does, bit for bit."""
+    work = tmp_path / "work"
+    shutil.copytree(resumed[0], work, symlinks=True)
+    cfg = resumed[1]
+    kill_mid_shard(work, cfg, "--forcerun", "shard")
+    assert snakemake(work, "--unlock", config=cfg).returncode == 0
+    for args in ((), ("--rerun-incomplete",)):
+        proc = snakemake(work, "--dry-run", *args, config=cfg)
+        assert "Nothing to be done" in proc.stdout + proc.stderr, args
+    assert not (work / SHARD).exists() and [f for f in resumed[2] if not (work / f).is_file()] == []
+    proc = snakemake(work, SHARD, config=cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / SHARD).read_bytes() == (resumed[0] / SHARD).read_bytes()
+
+
+@pytest.mark.slow
+def test_rule_scripts_reject_values_of_the_wrong_shape(resumed, tmp_path):
+    """4: a values file with one training point too many stops removal and top10_grid, naming the file."""
+    work = tmp_path / "work"
+    shutil.copytree(resumed[0], work, symlinks=True)
+    cfg, path = resumed[1], f"{RUN}/values/per_sample/fds.npz"
+    values, meta = load_values(work / path)
+    save_values(work / path, np.concatenate([values, values[:1]]), meta)
+    figure = f"{RUN}/figures/top10_fds.png"
+    proc = snakemake(work, figure, f"{RUN}/removal/per_sample/fds.npz", "--keep-going", config=cfg)
+    assert proc.returncode != 0
+    message = f"values file {path} holds values of shape [21, 10, 10] with n = 21; expected n = 20, T = 10, m = 10"
+    for log in ("top10/fds.log", "removal/per_sample/fds.log"):
+        assert message in (work / f"{RUN}/logs" / log).read_text(), log
+    assert not (work / figure).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides, message", [
+    ({"split": {"n_train": 25}}, "config error: split.n_train = 25 is not divisible by the 10 classes of digits"),
+    ({"split": {"n_test": 5000}}, "config error: split.n_test = 5000 asks for 500 test images per class"),
+    ({"split": {"n_pool": 2000}}, "config error: split.n_pool + split.n_val = 2020 exceeds the 1767 images"),
+    ({"device": "cuda"}, "config error: device: cuda, but torch finds no CUDA device on this machine"),
+    ({"run": ".."}, "config error: config key run = '..' breaks the schema rule 'pattern'"),
+    ({"split": {"n_trian": 20}}, "config error: unknown key split.n_trian; config key split takes n_pool"),
+])
+def test_config_errors_are_one_line_before_any_job(tmp_path, overrides, message):
+    if "device" in overrides and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc = snakemake(tmp_path, "--dry-run", config=write_config(tmp_path / "bad.yaml", **overrides))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in out, out
+    assert len(out.strip().splitlines()) <= 4 and "Failed validating" not in out, out
+    assert not (tmp_path / "results").exists()

@@ -227,7 +227,7 @@ class Explainer:
 
     def values(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """Values of the n training points for every label: ``[B, n, m]`` float64; they sum over n to f_D(x) - f_0(x)."""
-        phi = self.raw(x, check_batch_size(batch_size))
+        phi = self.raw(x, batch_size)
         if self.split_groups:
             phi = expand(torch.from_numpy(phi), self.groups, self.n).numpy()
         return phi

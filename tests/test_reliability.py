@@ -35,7 +35,7 @@ from fastdatashapley.config_checks import ConfigError, check_config, config_erro
 from fastdatashapley.data import load_dataset, make_split
 from fastdatashapley.explainer import Explainer, fit_explainer
 from fastdatashapley.explainer_nets import build_net, net_config
-from fastdatashapley.io import atomic_path, load_values, save_npz, save_values, split_sizes, write_json
+from fastdatashapley.io import atomic_path, load_npz, load_values, save_npz, save_values, split_sizes, write_json
 from fastdatashapley.payout import split_payment
 from fastdatashapley.provenance import table_provenance
 from fastdatashapley.utility_table import UtilityTable
@@ -208,8 +208,6 @@ def test_load_values_checks_n_t_m_and_names_the_file(tmp_path):
     assert load_values(flat, **sizes)[0].shape == (20,)  # global values are [n]
     split = tmp_path / "split.npz"
     save_npz(split, y_train=np.zeros(20, int), y_test=np.zeros(10, int), n_classes=3)
-    from fastdatashapley.io import load_npz
-
     assert split_sizes(load_npz(split)) == sizes
 
 

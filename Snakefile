@@ -9,8 +9,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-
-# Validates the config against the schema completed from the method, design and dataset registries.
+# Validates the config (schema completed from the method, design and dataset registries; sizes; device).
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/coalitions.smk"

@@ -8,20 +8,20 @@ from common import start
 from fastdatashapley.accuracy import compare
 from fastdatashapley.data import POOL, TEST
 from fastdatashapley.explainer import Explainer
-from fastdatashapley.io import load_npz, load_values
+from fastdatashapley.io import load_npz, load_values, split_sizes
 from fastdatashapley.report import plot_accuracy_vs_exact, write_table
 from fastdatashapley.shapley import kernel_from_samples
 from fastdatashapley.utility_table import UtilityTable
 
 log = start(snakemake)  # noqa: F821
 inp, out = snakemake.input, snakemake.output  # noqa: F821
-exact, _ = load_values(inp.exact)  # [n, P, m] over all probes
-probes = load_npz(inp.probes)
+probes, sizes = load_npz(inp.probes), split_sizes(load_npz(inp.split))
+exact, _ = load_values(inp.exact, **{**sizes, "n_test": len(probes["y"])})  # [n, P, m] over all probes
 test, pool = np.flatnonzero(probes["role"] == TEST), np.flatnonzero(probes["role"] == POOL)
 seen = pool[: snakemake.params.n_seen]  # noqa: F821
 rows = []
 for method, values_path, explainer_path in zip(snakemake.params.methods, inp["values"], inp.explainers):  # noqa: F821
-    est, _ = load_values(values_path)
+    est, _ = load_values(values_path, **sizes)
     rows.append({"method": method, "split": "unseen", **compare(est, exact[:, test], probes["y"][test])})
     on_pool = Explainer.load(explainer_path).values(probes["x"][seen]).transpose(1, 0, 2)
     rows.append({"method": method, "split": "seen", **compare(on_pool, exact[:, seen], probes["y"][seen])})

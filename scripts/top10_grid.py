@@ -3,7 +3,7 @@
 import numpy as np
 from common import start
 
-from fastdatashapley.io import load_npz, load_values
+from fastdatashapley.io import load_npz, load_values, split_sizes
 from fastdatashapley.removal import per_sample_values
 from fastdatashapley.report import plot_top_contributors
 from fastdatashapley.service import ServiceModel
@@ -11,7 +11,7 @@ from fastdatashapley.service import ServiceModel
 log = start(snakemake)  # noqa: F821
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
 split = load_npz(snakemake.input.split)  # noqa: F821
-values, _ = load_values(snakemake.input.values)  # noqa: F821
+values, _ = load_values(snakemake.input.values, **split_sizes(split))  # noqa: F821
 service = ServiceModel.load(snakemake.input.model)  # noqa: F821
 k = min(p.samples, len(split["y_test"]))
 x_test, y_test = split["x_test"][:k], split["y_test"][:k]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import check_pixels
 from .explainer import Explainer
 from .payout import POLICIES, split_payment
 
@@ -53,11 +54,7 @@ def read_image(path: str | Path, in_shape: tuple[int, int, int]) -> np.ndarray:
             x = x[0]
         if x.shape != (c, h, w):
             raise ValueError(f"image file {path} has shape {list(x.shape)}; this explainer takes [{c}, {h}, {w}] ({want})")
-        if not np.isfinite(x).all():
-            raise ValueError(f"image file {path} contains NaN or Inf")
-        if x.min() < -1e-6 or x.max() > 1 + 1e-6:
-            raise ValueError(f"image file {path} has values in [{x.min():.4g}, {x.max():.4g}]; they must lie in [0, 1]")
-        return np.clip(x, 0, 1)
+        return check_pixels(x, f"image file {path}")
     if suffix == ".png":
         return _read_png(path, in_shape, want)
     raise ValueError(f"image file {path} must be .png or .npy")
@@ -101,8 +98,8 @@ def explain(args: argparse.Namespace) -> dict:
     """Run ``explain`` and return the result as a dict (printed by :func:`main`)."""
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
-    if args.pay is not None and not np.isfinite(args.pay):
-        raise ValueError(f"--pay must be a finite amount, got {args.pay}")
+    if args.pay is not None and not (np.isfinite(args.pay) and args.pay >= 0):
+        raise ValueError(f"--pay must be a finite amount >= 0, got {args.pay}")
     explainer = Explainer.load(args.explainer)
     x = explainer.check_images(read_image(args.image, explainer.in_shape)[None])
     predicted = int(explainer.predict(x)[0])

@@ -4,7 +4,8 @@ The YAML template (``workflow/schemas/config.schema.yaml``) holds everything sta
 fills in what the registries decide: the ``data.dataset`` enum, one ``coalitions.<design>`` budget per design
 that has one, the ``baselines.methods`` and ``explainers.methods`` enums, one ``baselines.<method>`` section per
 baseline with settings, and ``explainers.trainer.<method>`` per explainer. :func:`validate_config` fills in
-defaults and raises :class:`ConfigError` naming the key, the value and the rule it broke.
+defaults and raises :class:`~fastdatashapley.config_checks.ConfigError` naming the key, the value and the rule it
+broke.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator
 
+from .config_checks import ConfigError, schema_error_message
 from .data import DATASETS
 from .designs import DESIGNS
 from .methods import BASELINE, EXPLAINER, of_kind
-
-
-class ConfigError(ValueError):
-    """A config value breaks the schema; the message names the key, the value and the rule."""
 
 
 def complete_schema(template: dict[str, Any]) -> dict[str, Any]:
@@ -62,18 +60,6 @@ def _with_defaults(validator_class):
     return validators.extend(validator_class, {"properties": properties})
 
 
-def format_error(error: Any) -> str:
-    """One or two lines for a jsonschema error: the key path, the value and the rule it broke."""
-    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    value = repr(error.instance)
-    value = value if len(value) <= 80 else value[:77] + "..."
-    rule = f"{error.validator}: {error.validator_value!r}" if error.validator != "additionalProperties" else (
-        "no such key (additionalProperties: false)")
-    if len(rule) > 160:
-        rule = rule[:157] + "..."
-    return f"config key {key} = {value} is invalid: {error.message if len(error.message) <= 200 else rule}\n  rule {rule}"
-
-
 def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> None:
     """Validate ``config`` in place against ``schema``, filling defaults; :class:`ConfigError` on the first error."""
     from jsonschema import Draft202012Validator
@@ -81,4 +67,4 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> None:
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        raise ConfigError(format_error(errors[0]))
+        raise ConfigError(schema_error_message(errors[0]).removeprefix("config error: "))

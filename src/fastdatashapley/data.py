@@ -68,13 +68,19 @@ class DataOptions:
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """A registered dataset: ``load(options) -> Dataset`` and what it holds (``n_images`` over both parts)."""
+    """A registered dataset: ``load(options) -> Dataset``, its image shape and its images per class.
+
+    ``train_counts``/``eval_counts`` are the images per class of the train and eval parts (``shared``: the two
+    parts are the same images, as for digits); the workflow checks the split's sizes against them before any
+    job runs, without reading data. ``None`` skips that check (a plugin that cannot know its sizes).
+    """
 
     name: str
     load: Callable[[DataOptions], Dataset]
     in_shape: tuple[int, int, int]
-    n_classes: int
-    n_images: int
+    train_counts: tuple[int, ...] | None = None
+    eval_counts: tuple[int, ...] | None = None
+    shared: bool = False
     description: str = ""
 
 
@@ -205,11 +211,15 @@ def _cifar10(options: DataOptions) -> Dataset:
     )
 
 
+_DIGITS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+_MNIST_TRAIN = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
+_MNIST_TEST = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 for _source in (
-    DatasetSource("digits", _digits, (1, 8, 8), 10, 1797, "scikit-learn's embedded 8x8 digits"),
-    DatasetSource("mnist", _mnist, (1, 28, 28), 10, 70000, "MNIST from data.root (torchvision)"),
-    DatasetSource("fashion-mnist", _fashion_mnist, (1, 28, 28), 10, 70000, "Fashion-MNIST (Debian IDX files)"),
-    DatasetSource("cifar10", _cifar10, (3, 32, 32), 10, 60000, "CIFAR-10 python batches from data.root"),
+    DatasetSource("digits", _digits, (1, 8, 8), _DIGITS, _DIGITS, True, "scikit-learn's embedded 8x8 digits"),
+    DatasetSource("mnist", _mnist, (1, 28, 28), _MNIST_TRAIN, _MNIST_TEST, False, "MNIST from data.root"),
+    DatasetSource("fashion-mnist", _fashion_mnist, (1, 28, 28), (6000,) * 10, (1000,) * 10, False,
+                  "Fashion-MNIST from Debian's IDX files"),
+    DatasetSource("cifar10", _cifar10, (3, 32, 32), (5000,) * 10, (1000,) * 10, False, "CIFAR-10 from data.root"),
 ):
     DATASETS.register(_source)
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_batch_size, check_pixels, check_service_states, check_state_dict, expected_shapes
 from .coalitions import check_groups
 from .explainer_nets import build_net, net_config
 from .io import atomic_path, json_default
@@ -144,8 +145,9 @@ class Explainer:
 
     # -- input checks ----------------------------------------------------------------------------
     def check_images(self, x: Any, name: str = "image") -> np.ndarray:
-        """``x`` ``[B, C, H, W]`` (or one ``[C, H, W]``) as float32; ValueError for a wrong shape, channels or NaN."""
-        x = np.asarray(x, dtype=np.float32)
+        """``x`` ``[B, C, H, W]`` (or one ``[C, H, W]``) as float32; ValueError for a wrong shape or channels, values
+        that are not numbers, NaN or Inf, or pixels outside [0, 1] (the training range; the CLI checks the same)."""
+        x = np.asarray(x)
         c, h, w = self.in_shape
         if x.ndim == 3:
             x = x[None]
@@ -154,9 +156,7 @@ class Explainer:
                 f"{name} shape {list(x.shape)} does not fit this explainer, which takes [B, {c}, {h}, {w}] "
                 f"({c} channel{'s' if c > 1 else ''} of {h}x{w} pixels)"
             )
-        if not np.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or Inf")
-        return x
+        return check_pixels(x, name)
 
     def check_labels(self, labels: Any, count: int) -> np.ndarray:
         """``labels`` as int64 ``[count]`` in [0, m); a scalar is broadcast."""
@@ -208,6 +208,7 @@ class Explainer:
 
     def raw(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """Normalised network outputs ``[B, n_out, m]`` float64 (n_out = N groups for GFDS+ split, else n)."""
+        batch_size = check_batch_size(batch_size)
         x = self.check_images(x)
         full, null = self._service_proba(x)
         total = full.astype(np.float64) - null.astype(np.float64)
@@ -266,13 +267,22 @@ class Explainer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Explainer":
-        """Read and validate a file written by :meth:`save`; every error is a ValueError naming ``path``."""
+        """Read and validate a file written by :meth:`save`; every error is a ValueError naming ``path``.
+
+        Untrusted files are safe to load: ``torch.load`` runs with ``weights_only=True``, and every stored shape is
+        checked against the stored config before a net is built, so nothing larger than the file is allocated.
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"explainer path must be a file path (str or os.PathLike), got {path!r}")
+        if os.path.isdir(path):
+            raise ValueError(f"explainer path {path} is a directory, not an explainer file")
         if not os.path.isfile(path):
             raise ValueError(f"explainer file {path} does not exist")
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"cannot read explainer file {path}: it is not a saved explainer ({exc})") from exc
+        except Exception:
+            # torch's own message advises weights_only=False, which would run code from the file: never say it
+            raise ValueError(f"{path} is not an explainer file") from None
         try:
             return cls._from_blob(blob)
         except Exception as exc:
@@ -289,6 +299,7 @@ class Explainer:
         if missing:
             raise ValueError(f"missing entries {missing}")
         s = blob["service"]
+        check_service_states(s["spec"], {"service state": s["state"], "service null_state": s["null_state"]})
         service = ServiceModel(TrainerSpec.from_dict(s["spec"]), s["null_state"], s["state"], int(s["seed"]))
         x_train, y_train = blob["x_train"].numpy(), blob["y_train"].numpy()
         cfg = net_config(**{k: blob["net_config"][k] for k in ("name", "in_shape", "n_out", "m")}, **blob["net_config"]["options"])
@@ -305,6 +316,7 @@ class Explainer:
         n_out = len(groups) if blob["variant"] == "split" and groups is not None else len(y_train)
         if cfg["n_out"] != n_out:
             raise ValueError(f"net has {cfg['n_out']} outputs, expected {n_out}")
+        check_state_dict(blob["net_state"], expected_shapes(lambda: build_net(cfg)), "net_state")
         net = build_net(cfg)
         net.load_state_dict(blob["net_state"])
         return cls(net, cfg, blob["method"], service, x_train, y_train, groups, blob["variant"], blob["dataset"],

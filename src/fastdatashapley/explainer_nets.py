@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import parameter_count
+
 NETS = ("small_cnn", "small_unet", "resnet50")
 #: Options each net accepts (besides in_shape, n_out and m), with their defaults.
 NET_OPTIONS: dict[str, dict[str, Any]] = {
@@ -32,6 +34,11 @@ NET_OPTIONS: dict[str, dict[str, Any]] = {
     "small_unet": {"width": 16, "hidden": 256},
     "resnet50": {},
 }
+#: Largest value of each size option, of the image shape and of the whole net: a config or a file that asks for
+#: more is rejected before anything is built (a 1 MB file must not make the loader allocate gigabytes).
+OPTION_LIMITS: dict[str, int] = {"width": 1024, "hidden": 65536}
+MAX_CHANNELS, MAX_SIDE = 64, 4096
+MAX_PARAMETERS = 2**28  # 1 GiB of float32 weights
 
 
 class _Head(nn.Module):
@@ -157,15 +164,31 @@ def net_config(name: str, in_shape: tuple[int, int, int], n_out: int, m: int, **
     opts = {**NET_OPTIONS[name], **{k: int(v) for k, v in options.items()}}
     if any(v < 1 for v in opts.values()):
         raise ValueError(f"explainer net options must be positive integers, got {opts}")
-    return {"name": name, "in_shape": list(shape), "n_out": int(n_out), "m": int(m), "options": opts}
+    for key, value in opts.items():
+        if value > OPTION_LIMITS[key]:
+            raise ValueError(f"explainer net option {key} = {value} exceeds its limit {OPTION_LIMITS[key]}")
+    if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE:
+        raise ValueError(f"explainer in_shape {list(shape)} exceeds the limits: at most {MAX_CHANNELS} channels "
+                         f"of {MAX_SIDE}x{MAX_SIDE} pixels")
+    config = {"name": name, "in_shape": list(shape), "n_out": int(n_out), "m": int(m), "options": opts}
+    size = parameter_count(lambda: _make(config))
+    if size > MAX_PARAMETERS:
+        raise ValueError(f"explainer net {name} with n_out = {n_out}, m = {m} and options {opts} would have {size:,} "
+                         f"parameters, more than the limit {MAX_PARAMETERS:,}")
+    return config
 
 
 def build_net(config: dict[str, Any], pretrained: str | os.PathLike | None = None) -> nn.Module:
     """The explainer net described by ``config`` (from :func:`net_config`); ``pretrained`` only for resnet50."""
     config = net_config(config["name"], config["in_shape"], config["n_out"], config["m"], **config.get("options", {}))
+    if pretrained and config["name"] != "resnet50":
+        raise ValueError(f"pretrained weights ({pretrained}) only apply to the resnet50 explainer, not {config['name']!r}")
+    return _make(config, pretrained)
+
+
+def _make(config: dict[str, Any], pretrained: str | os.PathLike | None = None) -> nn.Module:
+    """The net of a checked ``config`` (on the default device: the meta device builds it without memory)."""
     name, c, n_out, m, opts = config["name"], config["in_shape"][0], config["n_out"], config["m"], config["options"]
-    if pretrained and name != "resnet50":
-        raise ValueError(f"pretrained weights ({pretrained}) only apply to the resnet50 explainer, not {name!r}")
     if name == "small_cnn":
         return SmallCNN(c, n_out, m, **opts)
     if name == "small_unet":

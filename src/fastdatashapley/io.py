@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,8 @@ import numpy as np
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    ``suffix`` defaults to the target's own suffix, so writers that infer a format from it still work.
+    ``suffix`` defaults to the target's own suffix, so writers that infer a format from it still work. The file
+    gets the mode a plain ``open`` would give it (0o666 less the umask), not mkstemp's private 0o600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,10 +30,24 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    """The process umask, read from /proc where possible (setting it to read it back races with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -96,15 +112,47 @@ def json_default(obj: Any) -> Any:
 
 
 def save_values(path: str | os.PathLike, values: np.ndarray, meta: dict[str, Any]) -> None:
-    """A method's values (``[n]`` global or ``[n, T, m]`` per sample, float64) with JSON metadata."""
+    """A method's values (``[n]`` global or ``[n, T, m]`` per sample, float64) with JSON metadata.
+
+    ``meta`` gains ``torch_threads`` (torch's intra-op thread count, if torch is loaded), unless it has one: float
+    sums, and so the last bits of the values, depend on it (README, Measured results).
+    """
+    torch = sys.modules.get("torch")
+    meta = {"torch_threads": torch.get_num_threads() if torch is not None else None, **meta}
     save_npz(path, values=np.asarray(values, dtype=np.float64), meta=np.array(json.dumps(meta, default=json_default)))
 
 
-def load_values(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
-    """Inverse of :func:`save_values`; errors name the file."""
+def load_values(path: str | os.PathLike, *, n: int | None = None, n_test: int | None = None,
+                n_classes: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Inverse of :func:`save_values`; errors name the file.
+
+    Given ``n`` (training points), ``n_test`` (T, samples valued) and ``n_classes`` (m), the values must have
+    shape ``[n]`` (global) or ``[n, T, m]`` (per sample); a ``per_sample`` scope in the metadata requires the latter.
+    """
     arrays = load_npz(path)
     if "values" not in arrays or "meta" not in arrays:
         raise ValueError(f"{path} is not a values file (needs arrays 'values' and 'meta')")
-    if not np.isfinite(arrays["values"]).all():
+    values, meta = arrays["values"], json.loads(str(arrays["meta"]))
+    _check_values_shape(path, values.shape, meta.get("scope"), n, n_test, n_classes)
+    if not np.isfinite(values).all():
         raise ValueError(f"values file {path} contains NaN or Inf")
-    return arrays["values"], json.loads(str(arrays["meta"]))
+    return values, meta
+
+
+def split_sizes(split: dict[str, np.ndarray]) -> dict[str, int]:
+    """``n``, ``n_test`` and ``n_classes`` of a loaded ``split.npz``: the keywords :func:`load_values` checks."""
+    return {"n": len(split["y_train"]), "n_test": len(split["y_test"]), "n_classes": int(split["n_classes"])}
+
+
+def _check_values_shape(path: str | os.PathLike, shape: tuple[int, ...], scope: Any, n: int | None,
+                        n_test: int | None, n_classes: int | None) -> None:
+    """ValueError naming ``path`` unless ``shape`` is ``[n]`` or ``[n, T, m]`` for the given sizes (None: any)."""
+    want = [("n", n), ("T", n_test), ("m", n_classes)]
+    if len(shape) not in (1, 3) or (scope == "per_sample" and len(shape) != 3):
+        raise ValueError(f"values file {path} holds values of shape {list(shape)}; expected [n, T, m] per sample "
+                         f"or [n] global")
+    for (name, size), got in zip(want, shape):
+        if size is not None and got != int(size):
+            expected = ", ".join(f"{k} = {v}" for k, v in want[: len(shape)] if v is not None)
+            raise ValueError(f"values file {path} holds values of shape {list(shape)} with {name} = {got}; "
+                             f"expected {expected}")

@@ -27,8 +27,8 @@ def split_payment(values: np.ndarray, amount: float, negative: str = "keep") -> 
         raise ValueError(f"values must be a finite vector [n], got shape {list(values.shape)}")
     if negative not in POLICIES:
         raise ValueError(f"negative policy {negative!r} is unknown; choose one of {', '.join(POLICIES)}")
-    if not np.isfinite(amount):
-        raise ValueError(f"amount must be finite, got {amount}")
+    if not (np.isfinite(amount) and amount >= 0):
+        raise ValueError(f"amount must be finite and >= 0, got {amount}")
     weights = np.clip(values, 0, None) if negative == "clip" else values
     total = weights.sum()
     if total <= 0:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .checks import check_service_states
 from .io import atomic_path
 from .training import TrainerSpec, init_state, predict_proba, train_models
 
@@ -40,6 +41,7 @@ class ServiceModel:
     def load(cls, path: str | os.PathLike) -> "ServiceModel":
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
+            check_service_states(blob["spec"], {"state": blob["state"], "null_state": blob["null_state"]})
             return cls(TrainerSpec.from_dict(blob["spec"]), blob["null_state"], blob["state"], int(blob["seed"]))
         except Exception as exc:
             raise ValueError(f"cannot read service model file {path}: {exc}") from exc

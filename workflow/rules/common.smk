@@ -9,6 +9,7 @@ import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from fastdatashapley.config_checks import ConfigError, check_config, config_error_message
 from fastdatashapley.config_schema import complete_schema, validate_config
 from fastdatashapley.designs import DESIGNS
 from fastdatashapley.designs import design_size as _design_size
@@ -26,9 +27,15 @@ def sorted_keys(obj):
 
 
 # Plugins register methods, designs or datasets; they must be imported before the schema is completed.
+# Schema errors and what the schema cannot check (sizes against the dataset, CUDA) stop the run in one line.
 load_plugins(config.get("plugins") or [])
 with open(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml") as _f:
-    validate_config(config, complete_schema(yaml.safe_load(_f)))
+    _schema = complete_schema(yaml.safe_load(_f))
+try:
+    validate_config(config, _schema)
+    check_config(config, check_device=getattr(workflow, "local_exec", True))
+except ConfigError as exc:
+    raise ConfigError(config_error_message(exc)) from None
 # Snakemake compares params by their repr, so the key order of a config file (or of the schema's
 # defaults) must not count as an edit: every config section reaches the rules key-sorted.
 _canonical = sorted_keys(config)

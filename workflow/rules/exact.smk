@@ -24,6 +24,7 @@ rule exact_values:
 rule accuracy_vs_exact:
     input:
         exact=rules.exact_values.output.values,
+        split=rules.split.output.split,
         probes=rules.probes.output.probes,
         kernel=f"{R}/utility/kernel-full.npz",
         values=[f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]],

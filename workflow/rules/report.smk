@@ -9,6 +9,7 @@ rule report_tables:
     input:
         losses=LOSSES,
         values=VALUES,
+        split=rules.split.output.split,
         benchmarks=[b for files in BENCHMARKS.values() for b in files],
     output:
         value_loss=report(
@@ -17,6 +18,7 @@ rule report_tables:
             category="Tables",
         ),
         value_loss_md=f"{TABLES}/value_loss.md",
+        provenance=f"{TABLES}/value_loss.provenance.json",
         curve=f"{TABLES}/value_loss_curve.csv",
         cost=report(
             f"{TABLES}/cost.csv", caption="../report/cost.rst", category="Tables"

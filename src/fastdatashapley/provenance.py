@@ -19,18 +19,17 @@ REPRODUCIBILITY = (
 
 
 def runtime() -> dict[str, Any]:
-    """This process's torch thread count, library versions and CPU (what float results depend on)."""
-    import numpy as np
-    import torch
+    """Library versions and the CPU of this process (what float results depend on), without importing torch:
+    the report job that writes the provenance runs in an environment without it."""
+    from importlib import metadata
 
-    return {
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "machine": platform.machine(),
-        "cpu": _cpu_model(),
-    }
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {"torch": version("torch"), "numpy": version("numpy"), "machine": platform.machine(), "cpu": _cpu_model()}
 
 
 def _cpu_model() -> str:

@@ -71,6 +71,6 @@ def plot_budget_curve(frame: pd.DataFrame, stem: str | os.PathLike, order: Seque
     ax.set(xlabel="retrainings (log scale)", ylabel=ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    ax.set_title(title or "Score against retraining budget (bars: 95% CI)", fontsize=10)
+    ax.set_title(title or "Score against retraining budget (bars: confidence interval)", fontsize=10)
     _savefig(fig, stem)
     plt.close(fig)

@@ -38,8 +38,10 @@ import torch
 from torch import nn
 
 from .coalitions import check_groups
+from .devices import resolve_device
 from .explainer_nets import build_net, net_config
 from .io import atomic_path
+from .predict import predict_chunked
 from .service import ServiceModel
 from .training import TrainerSpec
 
@@ -199,13 +201,7 @@ class Explainer:
                 net.load_state_dict(state)
                 nets.append(net.eval())
             self._models = (nets[0], nets[1])
-        full, null = (np.empty((len(x), self.m), np.float32) for _ in range(2))
-        with torch.no_grad():
-            for i in range(0, len(x), 4096):
-                xb = torch.from_numpy(x[i : i + 4096])
-                full[i : i + 4096] = torch.softmax(self._models[0](xb), 1).numpy()
-                null[i : i + 4096] = torch.softmax(self._models[1](xb), 1).numpy()
-        return full, null
+        return predict_chunked(self._models[0], x), predict_chunked(self._models[1], x)
 
     def predict(self, x: Any) -> np.ndarray:
         """The service model's predicted labels ``[B]`` for images ``x``."""
@@ -343,12 +339,6 @@ def _table_name(table: Any) -> str:
     return f"utility table {table.source}" if getattr(table, "source", None) else "the utility table"
 
 
-def _device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def fit_explainer(
     table,
     x_probe: np.ndarray,
@@ -437,7 +427,7 @@ def fit_explainer(
                              "GFDS+ split needs the gfds_plus design")
         masks = masks[:, first]
 
-    dev = _device(device)
+    dev = resolve_device(device)
     used = np.concatenate([pool, val])  # probes this fit reads, in this order
     x_used = torch.from_numpy(x_probe[used]).to(dev)
     gain = torch.from_numpy(np.ascontiguousarray((table.utilities[:, used] - table.null[None, used]).transpose(1, 0, 2))).to(dev)  # [P', S, m]

@@ -81,12 +81,12 @@ def test_engine_matches_naive_loop(arch, in_shape, optimizer, wd, batch):
 
 def test_fused_conv_pool_training_path_matches_naive_loop(monkeypatch):
     """paper_cnn trains with grouped convolutions by default; force the fused conv+pool patch product too."""
-    import fastdatashapley.training as training
+    from fastdatashapley.training import stacked
 
-    monkeypatch.setattr(training, "FUSE_MAX_EXPANSION", 10**6)
+    monkeypatch.setattr(stacked, "FUSE_MAX_EXPANSION", 10**6)
     x, y, probes = _data((2, 12, 12))
     spec = TrainerSpec("paper_cnn", (2, 12, 12), 3, lr=0.01, epochs=2, batch_size=4)
-    assert training._Stacked(spec.build(), spec.in_shape).fuse_train
+    assert stacked._Stacked(spec.build(), spec.in_shape).fuse_train
     init = init_state(spec, 0)
     masks = _masks()
     got = train_submodels(spec, init, x, y, masks, probes, seed=1)

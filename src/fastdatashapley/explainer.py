@@ -40,6 +40,7 @@ from .checks import check_batch_size, check_pixels, check_service_states, check_
 from .coalitions import check_groups
 from .explainer_nets import build_net, net_config
 from .io import atomic_path, json_default
+from .predict import predict_chunked
 from .service import ServiceModel
 from .training import TrainerSpec
 
@@ -194,13 +195,7 @@ class Explainer:
                 net.load_state_dict(state)
                 nets.append(net.eval())
             self._models = (nets[0], nets[1])
-        full, null = (np.empty((len(x), self.m), np.float32) for _ in range(2))
-        with torch.no_grad():
-            for i in range(0, len(x), 4096):
-                xb = torch.from_numpy(x[i : i + 4096])
-                full[i : i + 4096] = torch.softmax(self._models[0](xb), 1).numpy()
-                null[i : i + 4096] = torch.softmax(self._models[1](xb), 1).numpy()
-        return full, null
+        return predict_chunked(self._models[0], x), predict_chunked(self._models[1], x)
 
     def predict(self, x: Any) -> np.ndarray:
         """The service model's predicted labels ``[B]`` for images ``x``."""

@@ -38,6 +38,7 @@ import torch
 from torch.func import functional_call, jacrev, vmap
 
 from . import coalitions as C
+from .devices import resolve_device
 from .shapley import check_tmc_args, check_tolerance, truncation_rule, walk_permutations
 
 __all__ = [
@@ -60,12 +61,6 @@ PATIENCE = 5  # truncate once the score stays within tolerance for MORE than thi
 # ----------------------------------------------------------------------------------------------------
 # Empirical NTK
 # ----------------------------------------------------------------------------------------------------
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class _Jacobians:
@@ -135,7 +130,7 @@ def _ntk_blocks(
     was_training = model.training
     model.eval()  # dropout off, batch norm on running statistics: the kernel of the deployed function
     try:
-        jac = _Jacobians(model, _resolve_device(device), output)
+        jac = _Jacobians(model, resolve_device(device), output)
         with torch.no_grad():
             src = x_a if same else x_b
             jb = torch.cat([jac.features(src[i : i + batch_size]) for i in range(0, src.shape[0], batch_size)])

@@ -5,8 +5,8 @@ Kinds (:data:`KINDS`):
 * ``label``: one group per class present in y (``n_groups`` and the feature view are ignored).
 * ``kmeans`` / ``spectral``: scikit-learn clustering into ``n_groups`` groups of one feature view
   (:data:`FEATURES`): ``pixels`` (flattened images), ``outputs`` (the service model's softmax) or
-  ``embeddings`` (the service model's penultimate layer: the input of its last Linear layer, read with a
-  forward hook). Features are used as they are (no per-dimension scaling). k-means uses 10 seeded
+  ``embeddings`` (the service model's penultimate layer: the input of its last Linear layer, the output
+  of every layer before it). Features are used as they are (no per-dimension scaling). k-means uses 10 seeded
   restarts; spectral clustering a symmetric 10-nearest-neighbour graph and the deterministic
   ``cluster_qr`` label assignment.
 
@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from .predict import predict_chunked
 
 KINDS = ("label", "kmeans", "spectral")
 FEATURES = ("pixels", "outputs", "embeddings")
@@ -46,18 +48,9 @@ def penultimate(service: Any, x: np.ndarray) -> np.ndarray:
     net = service.spec.build()
     net.load_state_dict(service.state)
     net.eval()
-    linears = [mod for mod in net.modules() if isinstance(mod, torch.nn.Linear)]
-    if not linears:
-        raise ValueError(f"service model {service.spec.arch!r} has no Linear layer to read embeddings from")
-    seen: list[torch.Tensor] = []
-    hook = linears[-1].register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].detach().flatten(1)))
-    try:
-        with torch.no_grad():
-            for i in range(0, len(x), 4096):
-                net(torch.from_numpy(np.ascontiguousarray(x[i : i + 4096], dtype=np.float32)))
-    finally:
-        hook.remove()
-    return torch.cat(seen).double().numpy()
+    if not isinstance(net[-1], torch.nn.Linear):
+        raise ValueError(f"service model {service.spec.arch!r} has no last Linear layer to read embeddings from")
+    return predict_chunked(net[:-1], x, fn=lambda h: h.flatten(1)).astype(np.float64)
 
 
 def make_groups(

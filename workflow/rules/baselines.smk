@@ -6,12 +6,6 @@ wildcard_constraints:
     scope="global|per_sample",
 
 
-def get_baseline_table(wildcards):
-    """The utility table of the baseline's design, if it has one."""
-    table = method_table(wildcards.method)
-    return {"table": table} if table else {}
-
-
 rule baseline:
     input:
         unpack(get_baseline_table),

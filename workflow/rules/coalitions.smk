@@ -9,21 +9,6 @@ wildcard_constraints:
     shard=r"\d+",
 
 
-def get_design_groups(wildcards):
-    """Designs over groups need the groups."""
-    if DESIGNS.get(wildcards.design).groups:
-        return {"groups": f"{R}/groups.json"}
-    return {}
-
-
-def get_shards(wildcards):
-    """The shard files that make up utility table {design}-{trainer}."""
-    return [
-        f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz"
-        for i in shard_ids(wildcards.design)
-    ]
-
-
 rule groups:
     input:
         split=rules.split.output.split,

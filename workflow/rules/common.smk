@@ -1,5 +1,5 @@
-# Helpers shared by the rule files: config validation against the registry-completed schema, the run's
-# paths, and names derived from the registries. Each rule file owns its rules, its get_* input functions
+# Helpers shared by all rule files (config validation against the registry-completed schema, the run's
+# paths, names derived from the registries, and the get_* input functions). Each rule file owns its rules
 # and the targets it adds to FINAL. Values reach rules through params, so editing a config value reruns
 # exactly the jobs that use it.
 import sys
@@ -9,7 +9,11 @@ import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from fastdatashapley.config_checks import ConfigError, check_config, config_error_message
+from fastdatashapley.config_checks import (
+    ConfigError,
+    check_config,
+    config_error_message,
+)
 from fastdatashapley.config_schema import complete_schema, validate_config
 from fastdatashapley.designs import DESIGNS
 from fastdatashapley.designs import design_size as _design_size
@@ -106,3 +110,54 @@ def method_benchmarks(scope, method):
     trainer = method_trainer(method)
     shards = [f"{BENCH}/shards/{design}-{trainer}/{i}.tsv" for i in shard_ids(design)]
     return own + shards + [f"{BENCH}/merge/{design}-{trainer}.tsv"]
+
+
+# Input functions and settings of the rule files (get_* give a rule's inputs).
+
+
+def get_design_groups(wildcards):
+    """Designs over groups need the groups."""
+    if DESIGNS.get(wildcards.design).groups:
+        return {"groups": f"{R}/groups.json"}
+    return {}
+
+
+def get_shards(wildcards):
+    """The shard files that make up utility table {design}-{trainer}."""
+    return [
+        f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz"
+        for i in shard_ids(wildcards.design)
+    ]
+
+
+def get_baseline_table(wildcards):
+    """The utility table of the baseline's design, if it has one."""
+    table = method_table(wildcards.method)
+    return {"table": table} if table else {}
+
+
+def get_explainer_inputs(wildcards):
+    """The explainer's utility table, and the groups when its design has them."""
+    inputs = {"table": method_table(wildcards.method)}
+    if DESIGNS.get(METHODS.get(wildcards.method).design).groups:
+        inputs["groups"] = f"{R}/groups.json"
+    return inputs
+
+
+def explainer_settings(method):
+    """The settings one explainer depends on (so editing another method's trainer does not rerun it)."""
+    keep = {k: v for k, v in EXPL.items() if k not in ("methods", "trainer")}
+    return {**keep, "trainer": method_trainer(method)}
+
+
+def get_grouping_shards(wildcards):
+    """A study table is one shard (its design is small)."""
+    return [
+        f"{R}/grouping/{wildcards.grouping}/shards/{wildcards.design}-{wildcards.trainer}/0.npz"
+    ]
+
+
+def grouping_config(grouping):
+    """The grouping section of one study grouping (the config's n_groups)."""
+    kind, features = grouping.split("-", 1)
+    return {**config["grouping"], "kind": kind, "features": features}

@@ -2,20 +2,6 @@
 # kernel; GFDS: gfds; GFDS+: gfds_plus), with the trainer that explainers.trainer gives it.
 
 
-def get_explainer_inputs(wildcards):
-    """The explainer's utility table, and the groups when its design has them."""
-    inputs = {"table": method_table(wildcards.method)}
-    if DESIGNS.get(METHODS.get(wildcards.method).design).groups:
-        inputs["groups"] = f"{R}/groups.json"
-    return inputs
-
-
-def explainer_settings(method):
-    """The settings one explainer depends on (so editing another method's trainer does not rerun it)."""
-    keep = {k: v for k, v in EXPL.items() if k not in ("methods", "trainer")}
-    return {**keep, "trainer": method_trainer(method)}
-
-
 rule explainer:
     input:
         unpack(get_explainer_inputs),

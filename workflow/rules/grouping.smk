@@ -14,19 +14,6 @@ wildcard_constraints:
     grouping=wildcard_pattern(GROUPINGS),
 
 
-def get_grouping_shards(wildcards):
-    """A study table is one shard (its design is small)."""
-    return [
-        f"{R}/grouping/{wildcards.grouping}/shards/{wildcards.design}-{wildcards.trainer}/0.npz"
-    ]
-
-
-def grouping_config(grouping):
-    """The grouping section of one study grouping (the config's n_groups)."""
-    kind, features = grouping.split("-", 1)
-    return {**config["grouping"], "kind": kind, "features": features}
-
-
 use rule groups as grouping_groups with:
     output:
         groups=f"{G}/groups.json",

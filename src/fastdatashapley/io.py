@@ -115,7 +115,7 @@ def save_values(path: str | os.PathLike, values: np.ndarray, meta: dict[str, Any
     """A method's values (``[n]`` global or ``[n, T, m]`` per sample, float64) with JSON metadata.
 
     ``meta`` gains ``torch_threads`` (torch's intra-op thread count, if torch is loaded), unless it has one: float
-    sums, and so the last bits of the values, depend on it (README, Measured results).
+    sums, and so the last bits of the values, depend on it (docs/results.md).
     """
     torch = sys.modules.get("torch")
     meta = {"torch_threads": torch.get_num_threads() if torch is not None else None, **meta}

@@ -3,7 +3,7 @@
 The same config and seed give bit-identical results on the same machine with the same ``--cores`` (torch
 thread count). Other thread counts or CPUs sum floats in another order: values then differ in their last bits
 (up to 5.7e-8 measured between ``--cores 1`` and ``2``), and a retraining that starts from such values can
-pick other points to remove, which moved an H_10% by 0.46 between two machines (README, Measured results).
+pick other points to remove, which moved an H_10% by 0.46 between two machines (docs/results.md).
 """
 
 from __future__ import annotations

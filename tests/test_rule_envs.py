@@ -2,7 +2,7 @@
 
 For each rule (``use rule`` copies inherit their base rule's env and script) the test follows the script's
 imports through ``scripts/common.py`` and every ``fastdatashapley`` module it reaches, counting imports
-inside functions too (conservative). Each third-party module must come from a distribution that the env
+inside functions, and every module of a package that imports its modules by name (``methods``): conservative. Each third-party module must come from a distribution that the env
 pins, or from a dependency of one (read from the installed packages' metadata).
 """
 
@@ -111,9 +111,12 @@ def third_party(script: Path) -> set[str]:
                 todo.append((ROOT / "scripts" / "common.py", None))
             elif top == "fastdatashapley":
                 file = module_file(name)
-                if file is not None:
-                    pkg = name if file.name == "__init__.py" else name.rsplit(".", 1)[0]
-                    todo.append((file, pkg))
+                if file is not None and file.name == "__init__.py":
+                    todo.append((file, name))
+                    if "import_module" in file.read_text():  # the package imports its modules by name
+                        todo += [(f, name) for f in sorted(file.parent.glob("*.py"))]
+                elif file is not None:
+                    todo.append((file, name.rsplit(".", 1)[0]))
             elif top not in sys.stdlib_module_names and top != "__future__":
                 found.add(top)
     return found

@@ -140,14 +140,17 @@ class ExplainerContext:
     groups: list[np.ndarray] | None = None
 
 
-#: Built-in method modules, imported in this order (which is the report order).
+#: The paper's methods, imported first and in this order (the report order); any other module in this package
+#: is imported after them, alphabetically, so a new built-in method is one new module here.
 BUILTINS = ("explainers", "loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random_values")
 
 
 def _load_builtins() -> None:
     import importlib
+    import pkgutil
 
-    for module in BUILTINS:
+    others = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in BUILTINS)
+    for module in (*BUILTINS, *others):
         importlib.import_module(f"{__name__}.{module}")
 
 

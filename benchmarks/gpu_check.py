@@ -1,7 +1,7 @@
 """GPU check: the batched engine, the explainer and the workflow on a CUDA device, one summary line each.
 
-``make gpu-check`` runs it; on one GPU it takes about 5 minutes and at most 8 (the naive loop and the
-workflow run have time limits). Each check prints lines that start with ``gpu-check:``:
+``make gpu-check`` runs it. It is sized to finish in under 8 minutes on one GPU: the naive loops and the
+workflow run have time limits, and the rest takes seconds. Each check prints lines that start with ``gpu-check:``:
 
 1. ``utilities``: the engine's utilities on CUDA against the CPU for the same short training (``digits_cnn``,
    64 Shapley-kernel coalitions x 3 epochs, 100 probes): max |difference| against :data:`TOLERANCE`, PASS or

@@ -44,8 +44,9 @@ import explainer as explainer_bench  # benchmarks/explainer.py: the default prob
 from fastdatashapley.coalitions import kernel_masks, permutations, prefix_masks
 from fastdatashapley.explainer import Explainer
 from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
+from fastdatashapley.service import ServiceModel
 from fastdatashapley.shapley import kernel_from_samples
-from fastdatashapley.training import train_models, train_submodels
+from fastdatashapley.training import TrainerSpec, train_models, train_submodels
 from fastdatashapley.utility_table import UtilityTable
 
 N, M, S = 100, 10, 2048
@@ -69,8 +70,8 @@ class Problem:
     """The default config's problem: D ``x [N, 1, 8, 8]``, ``y [N]``, the service model, the table's probes
     ``[P, 1, 8, 8]`` (pool, then validation) with their roles ``[P]``, and new samples ``[256, 1, 8, 8]``."""
 
-    spec: object
-    service: object
+    spec: TrainerSpec
+    service: ServiceModel
     x: np.ndarray
     y: np.ndarray
     probes: np.ndarray
@@ -87,6 +88,7 @@ class Cost:
     per_sample: float
 
     def total(self, t: np.ndarray | int, batch: int) -> np.ndarray:
+        """Total seconds for ``t`` samples (a number or an array of them) arriving ``batch`` at a time."""
         t = np.asarray(t, np.float64)
         return self.one_off + np.ceil(t / batch) * self.per_batch + t * self.per_sample
 
@@ -171,6 +173,7 @@ def measure_stored(p: Problem, count: int) -> dict:
     x1 = torch.from_numpy(p.new[:1])
 
     def forward_all() -> list[torch.Tensor]:
+        """Every kept sub-model's softmax on the sample, one forward pass each."""
         with torch.no_grad():
             return [torch.softmax(net(x1), 1) for net in nets]
 
@@ -257,6 +260,7 @@ def plot(c: dict[str, Cost], batch: int, labels: dict[str, str], path: Path = OU
 
 
 def parse_args() -> argparse.Namespace:
+    """The command line (``--quick``, ``--threads``, ``--arrival-batch``)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller measured samples (< 2 minutes)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
@@ -268,6 +272,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    """Measure, print what was measured and extrapolated, the table and crossovers, and save the figure."""
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

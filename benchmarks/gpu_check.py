@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,9 +37,16 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from types import ModuleType
+
+    from fastdatashapley.explainer import Explainer
+    from fastdatashapley.training import TrainerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "gpu-check:"
@@ -57,12 +66,15 @@ NAIVE_SECONDS = 40.0
 WORKFLOW_SECONDS = 270
 #: The engine cases: ``benchmarks/engine.py``'s full ones, with 512 coalitions for paper_cnn too (a GPU needs
 #: wide chunks; the naive loop's time limit keeps its arm short). name, arch, image side, epochs, coalitions, probes.
-ENGINE_CASES = (("paper_cnn 1x28x28", "paper_cnn", 28, 50, 512, 1110), ("digits_cnn 1x8x8", "digits_cnn", 8, 50, 512, 1110))
+ENGINE_CASES = (
+    ("paper_cnn 1x28x28", "paper_cnn", 28, 50, 512, 1110),
+    ("digits_cnn 1x8x8", "digits_cnn", 8, 50, 512, 1110),
+)
 
 Result = tuple[list[str], bool]  # summary lines, passed
 
 
-def _bench(name: str):
+def _bench(name: str) -> ModuleType:
     """``benchmarks/<name>.py`` as a module (imported once, as ``benchmarks_<name>``, without touching ``sys.path``)."""
     import importlib.util
 
@@ -75,7 +87,7 @@ def _bench(name: str):
     return sys.modules[key]
 
 
-def _sync(dev) -> None:
+def _sync(dev: torch.device) -> None:
     """Wait for the device's queued work, so that wall times include it."""
     import torch
 
@@ -83,14 +95,15 @@ def _sync(dev) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _peak_reset(dev) -> None:
+def _peak_reset(dev: torch.device) -> None:
+    """Start a new peak-memory count on ``dev`` (nothing on the CPU)."""
     import torch
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
 
 
-def _peak(dev) -> str:
+def _peak(dev: torch.device) -> str:
     """Peak GPU memory allocated since :func:`_peak_reset`, as text (``n/a`` on the CPU)."""
     import torch
 
@@ -110,7 +123,8 @@ def strict_fp32() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
-def naive_train(spec, init: dict, x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, seed: int, device):
+def naive_train(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, seed: int,
+                device: torch.device) -> torch.nn.Module:
     """:func:`fastdatashapley.training.train_single` on ``device`` (the reference runs on the CPU only).
 
     The same net, initial weights, optimiser and data order, one minibatch at a time; x ``[n, C, H, W]``,
@@ -140,7 +154,7 @@ def naive_train(spec, init: dict, x: np.ndarray, y: np.ndarray, mask: np.ndarray
     return net
 
 
-def naive_softmax(net, probes: np.ndarray, device) -> np.ndarray:
+def naive_softmax(net: torch.nn.Module, probes: np.ndarray, device: torch.device) -> np.ndarray:
     """Softmax ``[P, m]`` float32 of a net on ``device`` for probes ``[P, C, H, W]``, back on the host."""
     import torch
 
@@ -149,7 +163,7 @@ def naive_softmax(net, probes: np.ndarray, device) -> np.ndarray:
         return torch.softmax(net(torch.from_numpy(probes).to(device)), 1).cpu().numpy()
 
 
-def _short_problem(n_coalitions: int = 64, epochs: int = 3, n_probes: int = 100):
+def _short_problem(n_coalitions: int = 64, epochs: int = 3, n_probes: int = 100) -> tuple:
     """The utilities check's problem: (spec, init, x, y, masks, probes) from ``benchmarks/engine.py``'s data."""
     from fastdatashapley.training import TrainerSpec, init_state
 
@@ -160,7 +174,7 @@ def _short_problem(n_coalitions: int = 64, epochs: int = 3, n_probes: int = 100)
     return spec, init_state(spec, 0), x, y, masks, probes
 
 
-def check_utilities(dev, args: argparse.Namespace) -> Result:
+def check_utilities(dev: torch.device, args: argparse.Namespace) -> Result:
     """Engine utilities on ``dev`` against the CPU, short training; PASS if within :data:`TOLERANCE`."""
     from fastdatashapley.training import train_submodels
 
@@ -177,7 +191,8 @@ def check_utilities(dev, args: argparse.Namespace) -> Result:
     return [line], ok
 
 
-def _warm_up(spec, init: dict, x: np.ndarray, y: np.ndarray, probes: np.ndarray, dev) -> None:
+def _warm_up(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, probes: np.ndarray,
+             dev: torch.device) -> None:
     """One short run of each arm, so that neither timed arm pays for CUDA's start-up."""
     from fastdatashapley.training import train_submodels
 
@@ -188,8 +203,8 @@ def _warm_up(spec, init: dict, x: np.ndarray, y: np.ndarray, probes: np.ndarray,
     _sync(dev)
 
 
-def _naive_arm(spec, init: dict, x: np.ndarray, y: np.ndarray, masks: np.ndarray, probes: np.ndarray, dev,
-               limit: float) -> tuple[np.ndarray, float]:
+def _naive_arm(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, masks: np.ndarray, probes: np.ndarray,
+               dev: torch.device, limit: float) -> tuple[np.ndarray, float]:
     """The naive loop over ``masks`` until ``limit`` seconds have passed: (utilities ``[k, P, m]``, seconds)."""
     out, t0 = [], time.perf_counter()
     for mask in masks:
@@ -199,7 +214,7 @@ def _naive_arm(spec, init: dict, x: np.ndarray, y: np.ndarray, masks: np.ndarray
     return np.stack(out), time.perf_counter() - t0
 
 
-def engine_case(case: tuple, dev, limit: float) -> str:
+def engine_case(case: tuple, dev: torch.device, limit: float) -> str:
     """One engine case on ``dev``: batched engine against the naive loop (module docstring), one line."""
     from fastdatashapley.training import TrainerSpec, init_state, train_submodels
 
@@ -223,12 +238,12 @@ def engine_case(case: tuple, dev, limit: float) -> str:
             f"peak {mn}), speedup {rb / rn:.1f}x; max |utility difference| {np.abs(batched[:k] - naive).max():.1e}")
 
 
-def check_engine(dev, args: argparse.Namespace) -> Result:
+def check_engine(dev: torch.device, args: argparse.Namespace) -> Result:
     """Every case of :data:`ENGINE_CASES`; a speed report, so it passes unless it raises."""
     return [engine_case(case, dev, args.naive_seconds) for case in ENGINE_CASES], True
 
 
-def device_values(explainer, dev) -> Callable[[np.ndarray], np.ndarray]:
+def device_values(explainer: Explainer, dev: torch.device) -> Callable[[np.ndarray], np.ndarray]:
     """``Explainer.values`` with its nets on ``dev``: images ``[B, C, H, W]`` -> values ``[B, n, m]`` float64.
 
     The service and null models' softmax, the explainer net and the efficient normalisation, as
@@ -247,6 +262,7 @@ def device_values(explainer, dev) -> Callable[[np.ndarray], np.ndarray]:
     phi_net = copy.deepcopy(explainer.net).to(dev).eval()
 
     def values(x: np.ndarray) -> np.ndarray:
+        """Values ``[B, n, m]`` of images ``x [B, C, H, W]``, computed on ``dev``."""
         with torch.no_grad():
             xt = torch.from_numpy(x).to(dev)
             total = (torch.softmax(models[0](xt), 1) - torch.softmax(models[1](xt), 1)).double()
@@ -255,7 +271,7 @@ def device_values(explainer, dev) -> Callable[[np.ndarray], np.ndarray]:
     return values
 
 
-def check_explainer(dev, args: argparse.Namespace) -> Result:
+def check_explainer(dev: torch.device, args: argparse.Namespace) -> Result:
     """Explainer latency at batch 1 and 256 on ``dev`` against the CPU; PASS if the values agree."""
     bench = _bench("explainer")
     ds, split, x, y, _, service = bench.digits_service()
@@ -295,19 +311,36 @@ def _explainer_device(workdir: Path, run: str) -> str:
         return "?"
 
 
-def check_workflow(dev, args: argparse.Namespace) -> Result:
+def run_group(cmd: list[str], timeout: float) -> tuple[int | None, str]:
+    """Run ``cmd`` in its own process group: (exit status, or None after ``timeout`` seconds; stdout + stderr).
+
+    On timeout the whole group gets SIGTERM (snakemake then cancels its running jobs), and SIGKILL 20 s later,
+    so no rule job outlives the check.
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output = proc.communicate(timeout=timeout)[0]
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        pass
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        output = proc.communicate(timeout=20)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output = proc.communicate()[0]
+    return None, f"timed out after {timeout} s\n{output}"
+
+
+def check_workflow(dev: torch.device, args: argparse.Namespace) -> Result:
     """``snakemake --cores all`` on ``config/ci.yaml`` with ``device: <dev>`` in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         config, workdir = _workflow_config(Path(tmp), dev.type), Path(tmp) / "work"
         cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "all",
                "--configfile", str(config)]
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.workflow_seconds)
-            rc, tail = proc.returncode, (proc.stdout + proc.stderr)[-4000:]
-        except subprocess.TimeoutExpired as exc:
-            rc, tail = None, f"timed out after {args.workflow_seconds} s\n{str(exc.stderr or '')[-4000:]}"
-        seconds, ok = time.perf_counter() - t0, rc == 0
+        rc, output = run_group(cmd, args.workflow_seconds)
+        seconds, ok, tail = time.perf_counter() - t0, rc == 0, output[-4000:]
         where = _explainer_device(workdir, "ci") if ok else "?"
     if not ok:
         print(f"{PREFIX} workflow output (tail):\n{tail}", file=sys.stderr)
@@ -326,6 +359,7 @@ CHECKS: dict[str, Callable[..., Result]] = {
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; ``only`` becomes a list of known check names."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="device to check (default cuda; cpu tests this script)")
     ap.add_argument("--only", default=",".join(CHECKS), help=f"comma-separated checks (default: {','.join(CHECKS)})")
@@ -339,7 +373,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_check(name: str, dev, args: argparse.Namespace) -> bool:
+def run_check(name: str, dev: torch.device, args: argparse.Namespace) -> bool:
     """Run one check and print its lines; an exception is a FAIL line (traceback on stderr)."""
     try:
         lines, ok = CHECKS[name](dev, args)

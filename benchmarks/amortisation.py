@@ -9,9 +9,10 @@ every sample of a batch. Total seconds to value T samples, T in 1, 10, 100, 1000
 * **FDS.** One-off cost: the kernel design's S = 2048 sub-models through the engine, with the table's 1100
   probes (pool 1000 + validation 100). This is EXTRAPOLATED from a measured sample of the design's coalitions,
   scaled to S. Add the explainer's training: seconds per epoch are measured over a few epochs on a table of the
-  measured coalitions, then EXTRAPOLATED to E epochs. E = 100, the config's ``max_epochs``, is an upper bound,
-  since early stopping usually ends sooner; an epoch's cost does not depend on S. Then T x ``Explainer.values``
-  per sample at batch 256 (MEASURED).
+  measured coalitions, then EXTRAPOLATED to E epochs. E = 100 (``--explainer-epochs``) is the config's
+  ``max_epochs``, an upper bound, since early stopping may end sooner (docs/results.md puts the default run's
+  explainer training, merge included, at 20-30 s). An epoch's cost does not depend on S. Then T x
+  ``Explainer.values`` per sample at batch 256 (MEASURED).
 * **KernelSHAP by retraining.** Per arriving batch, S = 2048 sub-models through the engine with the batch as
   probes (EXTRAPOLATED from the same measured sample), plus a KernelSHAP solve per sample (MEASURED).
 * **TMC by retraining.** Per arriving batch, 9901 retrainings: the default config's 100 permutations, as counted
@@ -27,7 +28,7 @@ All four are measured in one run on this machine; the ratios at T = 10,000 compa
 minutes. Its engine sample is a partial chunk, which overstates the engine's per-coalition cost. The figure
 (log-log total seconds against T) goes to ``benchmarks/out/amortisation.png``.
 
-    .venv/bin/python benchmarks/amortisation.py [--quick] [--threads T] [--arrival-batch B]
+    .venv/bin/python benchmarks/amortisation.py [--quick] [--threads T] [--arrival-batch B] [--explainer-epochs E]
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ N, M, S = 100, 10, 2048
 TMC_RETRAININGS = 9901
 #: Prefixes per engine call in TMC's walk (the default config's ``baselines.tmc.batch_permutations``).
 TMC_CALL = 50
-#: The default config's explainer settings (``explainers:``); E, the epochs charged to FDS, is ``max_epochs``.
+#: The default config's explainer settings (``explainers:``); E, the epochs charged to FDS, defaults to ``max_epochs``.
 EXPLAINER = {"lr": 1e-3, "batch_size": 32, "coalitions_per_x": 32}
 EXPLAINER_EPOCHS = 100
 N_POOL, N_VAL, BATCH = 1000, 100, 256
@@ -134,15 +135,16 @@ def measure_tmc(p: Problem, calls: int) -> dict:
     return {"lengths": lengths, "measured": seconds, "per_retraining": per, "per_batch": per * TMC_RETRAININGS}
 
 
-def measure_explainer(p: Problem, engine: dict, epochs: int) -> tuple[dict, Explainer]:
+def measure_explainer(p: Problem, engine: dict, epochs: int, charged: int) -> tuple[dict, Explainer]:
     """Train the FDS explainer for ``epochs`` epochs on the measured coalitions' table (the default config's
-    settings otherwise); seconds per epoch, scaled to :data:`EXPLAINER_EPOCHS`."""
+    settings otherwise); seconds per epoch, scaled to ``charged`` epochs."""
     table = UtilityTable(engine["masks"], engine["table_util"], p.service.null_proba(p.probes),
                          p.service.proba(p.probes), np.arange(len(p.probes)))
     settings = ExplainerSettings(**EXPLAINER, max_epochs=epochs, patience=epochs + 1, device="cpu", seed=0)
     explainer = fit_explainer(table, p.probes, p.role, p.service, p.x, p.y, method="fds", settings=settings)
     per_epoch = explainer.history[-1]["seconds"] / len(explainer.history)
-    return {"epochs": len(explainer.history), "per_epoch": per_epoch, "total": per_epoch * EXPLAINER_EPOCHS}, explainer
+    return {"epochs": len(explainer.history), "per_epoch": per_epoch, "charged": charged,
+            "total": per_epoch * charged}, explainer
 
 
 def measure_forward(explainer: Explainer, new: np.ndarray, repeats: int) -> float:
@@ -211,8 +213,8 @@ def print_measured(m: dict, quick: bool) -> None:
     print(f"  engine, TMC calls ({TMC_CALL} prefixes of lengths {', '.join(map(str, tmc['lengths']))}): "
           f"{tmc['per_retraining'] * 1e3:.2f} ms per retraining -> {TMC_RETRAININGS} retrainings: "
           f"{tmc['per_batch']:.1f} s  [EXTRAPOLATED]")
-    print(f"  explainer training: {ex['epochs']} epochs, {ex['per_epoch']:.2f} s per epoch -> {EXPLAINER_EPOCHS} "
-          f"epochs: {ex['total']:.1f} s  [EXTRAPOLATED; max_epochs, an upper bound]")
+    print(f"  explainer training: {ex['epochs']} epochs, {ex['per_epoch']:.2f} s per epoch -> {ex['charged']} "
+          f"epochs: {ex['total']:.1f} s  [EXTRAPOLATED]")
     print(f"  Explainer.values at batch {BATCH}: {m['forward'] * 1e3:.4f} ms per sample  [MEASURED]")
     print(f"  KernelSHAP solve ({S} x {N}, {M} labels): {m['solve'] * 1e3:.2f} ms per sample  [MEASURED]")
     print(f"  stored sub-models: {st['params']:,} parameters each, {st['bytes'] / 2**20:.1f} MiB for S; "
@@ -260,14 +262,16 @@ def plot(c: dict[str, Cost], batch: int, labels: dict[str, str], path: Path = OU
 
 
 def parse_args() -> argparse.Namespace:
-    """The command line (``--quick``, ``--threads``, ``--arrival-batch``)."""
+    """The command line (``--quick``, ``--threads``, ``--arrival-batch``, ``--explainer-epochs``)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller measured samples (< 2 minutes)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--arrival-batch", type=int, default=1, help="new samples that arrive (and are valued) together")
+    ap.add_argument("--explainer-epochs", type=int, default=EXPLAINER_EPOCHS,
+                    help=f"explainer epochs charged to FDS (default {EXPLAINER_EPOCHS}, the config's max_epochs)")
     args = ap.parse_args()
-    if args.arrival_batch < 1:
-        ap.error("--arrival-batch must be >= 1")
+    if args.arrival_batch < 1 or args.explainer_epochs < 1:
+        ap.error("--arrival-batch and --explainer-epochs must be >= 1")
     return args
 
 
@@ -282,7 +286,7 @@ def main() -> None:
     t0 = time.perf_counter()
     p = setup()
     m = {"engine": measure_engine(p, count), "tmc": measure_tmc(p, tmc_calls)}
-    m["explainer"], explainer = measure_explainer(p, m["engine"], epochs)
+    m["explainer"], explainer = measure_explainer(p, m["engine"], epochs, args.explainer_epochs)
     m["forward"] = measure_forward(explainer, p.new, repeats)
     m["solve"] = measure_solve(p)
     m["stored"] = measure_stored(p, stored)

@@ -28,6 +28,10 @@ All four are measured in one run on this machine; the ratios at T = 10,000 compa
 minutes. Its engine sample is a partial chunk, which overstates the engine's per-coalition cost. The figure
 (log-log total seconds against T) goes to ``benchmarks/out/amortisation.png``.
 
+On a machine whose cores are shared with other jobs, pass ``--threads 1``. With another 2-core job running,
+``--quick`` at torch's default 2 threads took 137 s and measured the engine about 25x slower; with
+``--threads 1`` it took 13 s. The forward passes barely slowed, so even ratios from one run are distorted.
+
     .venv/bin/python benchmarks/amortisation.py [--quick] [--threads T] [--arrival-batch B] [--explainer-epochs E]
 """
 

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fashion-data report bench-pydvl
+.PHONY: run test fashion-data report bench-pydvl gpu-check
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,8 @@ report: $(STAMP)
 bench-pydvl:
 	test -x .venv-pydvl/bin/python || ($(PYTHON) -m venv .venv-pydvl && .venv-pydvl/bin/pip install -q -r benchmarks/pydvl/requirements.txt && .venv-pydvl/bin/pip install -q --no-deps -e .)
 	.venv-pydvl/bin/python benchmarks/pydvl/compare.py
+
+# On a machine with an NVIDIA GPU: engine utilities against the CPU, engine and explainer speed, and the ci
+# workflow with device: cuda (under 8 minutes). Without CUDA it says so and exits 0.
+gpu-check: $(STAMP)
+	$(VENV)/bin/python benchmarks/gpu_check.py

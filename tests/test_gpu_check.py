@@ -1,0 +1,55 @@
+"""``benchmarks/gpu_check.py`` (``make gpu-check``) on a machine without CUDA, and its naive CUDA loop on the CPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from workflow_helpers import ROOT
+
+SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_cuda_it_says_so_in_one_line_and_exits_0():
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # hides any GPU, so the test means the same everywhere
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, env=env, timeout=120)
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == _module().NO_CUDA + "\n"
+    assert proc.stdout == "gpu-check: no CUDA device (torch.cuda.is_available() is False); nothing to check\n"
+    assert seconds < 60, f"the no-CUDA path took {seconds:.1f} s"
+
+
+def test_naive_loop_on_a_device_matches_the_cpu_reference():
+    """gpu_check's copy of the reference loop (it runs on any device) trains the same model as train_single."""
+    from fastdatashapley.training import predict_proba, train_single
+
+    gpu_check = _module()
+    spec, init, x, y, masks, probes = gpu_check._short_problem(n_coalitions=2, epochs=2, n_probes=16)
+    for mask in masks:
+        net = gpu_check.naive_train(spec, init, x, y, mask, seed=0, device=torch.device("cpu"))
+        reference = predict_proba(spec, train_single(spec, init, x, y, mask, seed=0), probes)
+        np.testing.assert_array_equal(gpu_check.naive_softmax(net, probes, torch.device("cpu")), reference)
+
+
+def test_strict_fp32_restores_the_tf32_settings():
+    gpu_check = _module()
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    with gpu_check.strict_fp32():
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before

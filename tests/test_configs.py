@@ -14,3 +14,6 @@ def test_dry_run(tmp_path, name):
     total = int(re.search(r"^total\s+(\d+)", out, re.M).group(1))
     shards = int(re.search(r"^shard\s+(\d+)", out, re.M).group(1))
     assert 20 <= total <= 1000 and shards <= 500, (total, shards)
+    if name == "config":  # shard_size: auto, run locally: every utility table is one shard, merged alone
+        merges = int(re.search(r"^merge\s+(\d+)", out, re.M).group(1))
+        assert shards == merges, (shards, merges)

@@ -302,6 +302,7 @@ def test_run_names_are_safe_folder_names(run, ok):
                                                     "rule 'minimum'"),
     ({"service": {"lr": -1}}, "config key service.lr = -1 breaks the schema rule 'exclusiveMinimum'"),
     ({"run": ".."}, "config key run = '..' breaks the schema rule 'pattern'"),
+    ({"coalitions": {"shard_size": "big"}}, "config key coalitions.shard_size = 'big' breaks the schema rule 'oneOf'"),
     ({"colour": "red"}, "config error: unknown key colour; the config takes approx, baselines"),
 ])
 def test_schema_errors_are_one_line(sections, message):

@@ -19,14 +19,16 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from .io import json_default, load_npz, save_npz
-from .retrainer import Retrainer
-from .training import TrainerSpec
+
+if TYPE_CHECKING:  # torch is imported by whoever trains; reading and merging tables needs none (fast job start)
+    from .retrainer import Retrainer
+    from .training import TrainerSpec
 
 FORMAT = 1
 #: Metadata keys that every shard of one table must share (compared when present in any shard).
@@ -135,6 +137,8 @@ class UtilityTable:
     # -- use -------------------------------------------------------------------------------------
     def trainer(self) -> TrainerSpec | None:
         """The trainer spec recorded in ``meta["trainer"]``, if any."""
+        from .training import TrainerSpec
+
         return TrainerSpec.from_dict(self.meta["trainer"]) if "trainer" in self.meta else None
 
     def as_utility(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -253,7 +257,8 @@ def _describe(t: UtilityTable) -> str:
 
 
 def _as(a: Any, dtype: type, name: str) -> np.ndarray:
-    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported
+    a = a.detach().cpu().numpy() if torch is not None and isinstance(a, torch.Tensor) else np.asarray(a)
     if dtype is np.bool_ and a.dtype != np.bool_:
         raise TypeError(f"utility table field {name} must be bool, got dtype {a.dtype}")
     if dtype is np.int64 and not np.issubdtype(a.dtype, np.integer):

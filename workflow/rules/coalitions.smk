@@ -76,7 +76,7 @@ rule shard:
         runtime=120,
         gpu=GPUS,
     params:
-        shard_size=COAL["shard_size"],
+        shard_size=lambda wc: shard_size(wc.design),
         approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
         seed=config["seed"],
         device=config["device"],

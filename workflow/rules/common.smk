@@ -55,6 +55,7 @@ GPUS = 1 if config["device"] == "cuda" else 0
 DATA = config["data"]
 SPLIT = config["split"]
 COAL = config["coalitions"]
+CLUSTER_SHARD_SIZE = 256  # coalitions.shard_size: auto, under a cluster executor
 EVAL = config["evaluation"]
 EXPL = config["explainers"]
 BASELINES = config["baselines"]
@@ -81,8 +82,21 @@ def design_size(design):
     return _design_size(design, N_TRAIN, COAL)
 
 
+def shard_size(design):
+    """Sub-models per shard of a design. auto: the whole design in one shard when jobs run on this machine
+    (every shard job takes all cores, so local shards would run one after another, each paying start-up);
+    CLUSTER_SHARD_SIZE under a cluster executor, whose jobs (remote_exec) see the same value.
+    """
+    size = COAL["shard_size"]
+    if size != "auto":
+        return size
+    if workflow.local_exec and not workflow.remote_exec:
+        return design_size(design)
+    return CLUSTER_SHARD_SIZE
+
+
 def shard_ids(design):
-    return range(-(-design_size(design) // COAL["shard_size"]))
+    return range(-(-design_size(design) // shard_size(design)))
 
 
 def method_trainer(method):
@@ -112,6 +126,12 @@ def method_benchmarks(scope, method):
     return own + shards + [f"{BENCH}/merge/{design}-{trainer}.tsv"]
 
 
+def benchmarks_by_method():
+    """{"<scope>/<method>": benchmark files of every job its values cost}. Called while the DAG is built, when the
+    executor (and so coalitions.shard_size: auto) is known, never at parse time."""
+    return {f"{s}/{m}": method_benchmarks(s, m) for s, m in VALUED}
+
+
 # Input functions and settings of the rule files (get_* give a rule's inputs).
 
 
@@ -120,6 +140,11 @@ def get_design_groups(wildcards):
     if DESIGNS.get(wildcards.design).groups:
         return {"groups": f"{R}/groups.json"}
     return {}
+
+
+def get_benchmarks(wildcards):
+    """Every benchmark file the cost table reads."""
+    return [b for files in benchmarks_by_method().values() for b in files]
 
 
 def get_shards(wildcards):

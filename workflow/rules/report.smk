@@ -2,7 +2,6 @@
 
 LOSSES = [f"{R}/removal/{s}/{m}.npz" for s, m in VALUED]
 VALUES = [f"{R}/values/{s}/{m}.npz" for s, m in VALUED]
-BENCHMARKS = {f"{s}/{m}": method_benchmarks(s, m) for s, m in VALUED}
 
 
 rule report_tables:
@@ -10,7 +9,7 @@ rule report_tables:
         losses=LOSSES,
         values=VALUES,
         split=rules.split.output.split,
-        benchmarks=[b for files in BENCHMARKS.values() for b in files],
+        benchmarks=get_benchmarks,
     output:
         value_loss=report(
             f"{TABLES}/value_loss.csv",
@@ -45,7 +44,7 @@ rule report_tables:
         explainers=EXPLAINER_NAMES,
         order=METHOD_ORDER,
         etas=EVAL["etas"],
-        benchmarks=BENCHMARKS,
+        benchmarks=lambda wc: benchmarks_by_method(),
         dataset=DATA["dataset"],
     script:
         "../../scripts/report_tables.py"

@@ -25,6 +25,8 @@ table = compute_table(
     probes["idx"],
     meta={"design": wc.design, "shard": {"index": shard, "first_row": shard * p.shard_size}},
     progress=True,
+    first_row=shard * p.shard_size,
+    block=p.block,
 )
 table.save(snakemake.output.shard)  # noqa: F821
 log.info("saved %s", snakemake.output.shard)  # noqa: F821

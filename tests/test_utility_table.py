@@ -115,6 +115,24 @@ def test_merge_concatenates_agreeing_shards(setup, tmp_path):
     assert merged.meta["trainer"] == SPEC.to_dict()
 
 
+def test_blocks_make_the_table_independent_of_the_shard_layout(setup):
+    """With ``block``, one shard of the whole design and shards cut on block boundaries give bit-identical rows,
+    each block's rows being exactly one engine run over that block (a shard inside a block is a run of its own)."""
+    x, y, probes, masks, init = setup
+    r = Retrainer(SPEC, init, x, y, seed=3)
+
+    def rows(first: int, stop: int, block: int | None) -> np.ndarray:
+        return compute_table(r, masks[first:stop], probes, np.arange(P), first_row=first, block=block).utilities
+
+    whole = rows(0, 8, 4)
+    np.testing.assert_array_equal(np.concatenate([rows(0, 4, 4), rows(4, 8, 4)]), whole)
+    for a in (0, 4):
+        np.testing.assert_array_equal(whole[a : a + 4], r.softmax(masks[a : a + 4], probes))
+    np.testing.assert_array_equal(rows(0, 8, None), r.softmax(masks, probes))
+    with pytest.raises(ValueError, match="block must be >= 1"):
+        rows(0, 8, 0)
+
+
 def test_merge_names_the_disagreeing_shard(setup, tmp_path):
     x, y, probes, masks, init = setup
     good = _table(setup, slice(0, 3))

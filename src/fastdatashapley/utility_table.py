@@ -187,6 +187,8 @@ def compute_table(
     *,
     meta: dict[str, Any] | None = None,
     progress: bool = False,
+    first_row: int = 0,
+    block: int | None = None,
 ) -> UtilityTable:
     """Run the engine on ``masks [S, n]`` and package the result, with null and grand utilities.
 
@@ -194,15 +196,40 @@ def compute_table(
     with ids ``probe_ids [P]``. ``null`` is the initial weights' softmax on the probes; ``grand`` is the
     all-ones coalition trained alone through the engine (the service model f_D for the same spec and seed).
     ``meta`` gets ``trainer`` and ``seed`` filled in.
+
+    ``block``: train the rows in separate engine runs over blocks of ``block`` design rows, cut at multiples
+    of ``block`` counted from design row 0 (``masks[0]`` is design row ``first_row``). The engine's float
+    rounding depends on which coalitions share a run, so with blocks a row's utilities depend only on its
+    block: any split of the design into shards whose boundaries fall on block boundaries (shard sizes that are
+    multiples of ``block``) gives bit-identical tables. None: one run over all rows.
     """
     probe_ids = np.asarray(probe_ids)
     if probe_ids.shape != (len(probes),):
         raise ValueError(f"probe_ids must have shape [{len(probes)}] to match probes, got {list(probe_ids.shape)}")
-    utilities = retrainer.softmax(masks, probes, progress=progress)
+    utilities = _blockwise_softmax(retrainer, np.asarray(masks, bool), probes, first_row, block, progress)
     null = retrainer.null(probes)  # also the "mean" utility of a model that is never trained
     grand = retrainer.full(probes)
     meta = {**(meta or {}), "trainer": retrainer.spec.to_dict(), "seed": int(retrainer.seed)}
     return UtilityTable(np.asarray(masks, bool), utilities, null, grand, probe_ids.astype(np.int64), meta)
+
+
+def _blockwise_softmax(retrainer: Retrainer, masks: np.ndarray, probes: np.ndarray, first_row: int,
+                      block: int | None, progress: bool) -> np.ndarray:
+    """``retrainer.softmax`` ``[S, P, m]`` run block by block (see :func:`compute_table`)."""
+    if block is None or len(masks) == 0:
+        return retrainer.softmax(masks, probes, progress=progress)
+    if int(block) < 1 or int(first_row) < 0:
+        raise ValueError(f"block must be >= 1 and first_row >= 0, got block={block}, first_row={first_row}")
+    from tqdm.auto import tqdm
+
+    rows = np.arange(first_row, first_row + len(masks))
+    cuts = np.flatnonzero(np.diff(rows // int(block))) + 1  # local positions where a new block starts
+    parts = []
+    with tqdm(total=len(masks), disable=not progress, unit="coalition", desc="retraining") as bar:
+        for part in np.split(np.arange(len(masks)), cuts):
+            parts.append(retrainer.softmax(masks[part], probes))
+            bar.update(len(part))
+    return np.concatenate(parts)
 
 
 def merge(tables: Sequence[UtilityTable]) -> UtilityTable:

@@ -77,6 +77,7 @@ rule shard:
         gpu=GPUS,
     params:
         shard_size=lambda wc: shard_size(wc.design),
+        block=ENGINE_BLOCK,
         approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
         seed=config["seed"],
         device=config["device"],

@@ -55,7 +55,11 @@ GPUS = 1 if config["device"] == "cuda" else 0
 DATA = config["data"]
 SPLIT = config["split"]
 COAL = config["coalitions"]
-CLUSTER_SHARD_SIZE = 256  # coalitions.shard_size: auto, under a cluster executor
+# A shard trains its rows in engine runs over aligned blocks of this many design rows, so tables do not depend
+# on the shard size when it is a multiple of the block (compute_table's ``block``): one local shard per design
+# computes exactly what shards of 256 compute on a cluster.
+ENGINE_BLOCK = 256
+CLUSTER_SHARD_SIZE = ENGINE_BLOCK  # coalitions.shard_size: auto, under a cluster executor
 EVAL = config["evaluation"]
 EXPL = config["explainers"]
 BASELINES = config["baselines"]

@@ -56,6 +56,7 @@ use rule shard as grouping_shard with:
         f"{BENCH}/grouping/{{grouping}}/shards/{{design}}-{{trainer}}/{{shard}}.tsv"
     params:
         shard_size=lambda wc: design_size(wc.design),
+        block=lambda wc: design_size(wc.design),
         approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
         seed=config["seed"],
         device=config["device"],

@@ -4,13 +4,16 @@ from common import start
 
 from fastdatashapley.grouping import make_groups
 from fastdatashapley.io import load_npz, write_json
-from fastdatashapley.service import ServiceModel
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821
 split = load_npz(snakemake.input.split)  # noqa: F821
-service = ServiceModel.load(snakemake.input.model)  # noqa: F821
 g = p.grouping
+service = None
+if g["kind"] != "label" and g["features"] != "pixels":  # only model-based views import torch and read the model
+    from fastdatashapley.service import ServiceModel
+
+    service = ServiceModel.load(snakemake.input.model)  # noqa: F821
 groups = make_groups(g["kind"], g["features"], split["x_train"], split["y_train"], g["n_groups"], service=service, seed=p.seed)
 log.info("%d groups of sizes %s", len(groups), [len(x) for x in groups])
 write_json(snakemake.output.groups, {"groups": [x.tolist() for x in groups], "grouping": g})  # noqa: F821

@@ -21,9 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-
-from .predict import predict_chunked
 
 KINDS = ("label", "kmeans", "spectral")
 FEATURES = ("pixels", "outputs", "embeddings")
@@ -45,6 +42,10 @@ def features(view: str, x: np.ndarray, service: Any = None) -> np.ndarray:
 
 def penultimate(service: Any, x: np.ndarray) -> np.ndarray:
     """Input of the service model's last Linear layer for ``x [n, C, H, W]``: ``[n, d]`` float64."""
+    import torch  # only the model-based views need torch: label and pixel groupings start without it
+
+    from .predict import predict_chunked
+
     net = service.spec.build()
     net.load_state_dict(service.state)
     net.eval()

@@ -68,7 +68,11 @@ class _Plan:
 @dataclass
 class _Models:
     """The K models of a chunk: all parameters of model k in row k of ``flat [K, D]`` (named views by
-    ``shapes``), Adam moments ``m1``, ``m2`` (None for SGD), step counts ``[K, 1]`` and loss sums ``[K]``."""
+    ``shapes``), Adam moments ``m1``, ``m2`` (None for SGD), step counts ``[K, 1]`` and loss sums ``[K]``.
+
+    ``grad`` and ``scratch`` ``[K, D]`` are reused every step (flat gradients, Adam's update), and ``xb``
+    holds the gathered minibatch inputs (1-D, K * B samples), so a step allocates no large tensor of its own.
+    """
 
     shapes: dict[str, torch.Size]
     flat: torch.Tensor
@@ -76,6 +80,9 @@ class _Models:
     m2: torch.Tensor | None
     n_steps: torch.Tensor
     loss_sum: torch.Tensor
+    grad: torch.Tensor
+    scratch: torch.Tensor | None
+    xb: torch.Tensor
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -215,7 +222,7 @@ def _train_chunk(
     """
     spec = job.spec
     plan = _plan(masks.sum(1), spec.batch_size, job.dev)
-    models = _start_models(job.init, len(masks), spec.optimizer == "adam", job.dev)
+    models = _start_models(job.init, len(masks), spec.optimizer == "adam", job.xt, spec.batch_size)
     utils = None
     for epoch in range(spec.epochs):
         batches = _epoch_batches(keys, masks, epoch, plan.steps, spec.batch_size, job.dev)
@@ -238,13 +245,19 @@ def _plan(sizes: np.ndarray, B: int, dev: torch.device) -> _Plan:
     return _Plan(T, active, width, weights)
 
 
-def _start_models(init: dict[str, torch.Tensor], K: int, adam: bool, dev: torch.device) -> _Models:
-    """K copies of ``init`` in flat rows, zero Adam moments (if ``adam``), step counts and loss sums."""
+def _start_models(init: dict[str, torch.Tensor], K: int, adam: bool, xt: torch.Tensor, B: int) -> _Models:
+    """K copies of ``init`` in flat rows, zero Adam moments (if ``adam``), step counts, loss sums, and the
+    step buffers (for minibatches of at most B rows of the prepared inputs ``xt``)."""
+    dev = xt.device
     flat = torch.cat([v.reshape(1, -1) for v in init.values()], 1).to(dev).repeat(K, 1)
     m1 = torch.zeros_like(flat) if adam else None
     m2 = torch.zeros_like(flat) if adam else None
     n_steps = torch.zeros(K, 1, dtype=torch.float64, device=dev)
-    return _Models({k: v.shape for k, v in init.items()}, flat, m1, m2, n_steps, torch.zeros(K, device=dev))
+    xb = torch.empty(K * B * xt[0].numel(), dtype=xt.dtype, device=dev)
+    return _Models(
+        {k: v.shape for k, v in init.items()}, flat, m1, m2, n_steps, torch.zeros(K, device=dev),
+        torch.empty_like(flat), torch.empty_like(flat) if adam else None, xb,
+    )
 
 
 def _epoch_batches(
@@ -264,14 +277,21 @@ def _step(job: _Job, models: _Models, plan: _Plan, batches: torch.Tensor, t: int
     b_idx = batches[:k_t, t, :w_t]
     leaf = models.flat[:k_t].detach().requires_grad_()
     views = _views(leaf, models.shapes)
-    logits = job.stacked.forward(views, job.xt[b_idx], classes_first=True)  # [K_t, m, W_t]
+    logits = job.stacked.forward(views, _gather(job.xt, b_idx, models.xb), classes_first=True)  # [K_t, m, W_t]
     ce = F.cross_entropy(logits, job.yt[b_idx], reduction="none")  # [K_t, W_t]
     per_model = (ce * plan.weights[:k_t, t, :w_t]).sum(1)
     grads = torch.autograd.grad(per_model.sum(), list(views.values()))
     with torch.no_grad():
-        g = torch.cat([gi.reshape(k_t, -1) for gi in grads], 1)
+        g = torch.cat([gi.reshape(k_t, -1) for gi in grads], 1, out=models.grad[:k_t])
         models.loss_sum[:k_t] += per_model
         _optimiser_step(job.spec, models, g, k_t)
+
+
+def _gather(xt: torch.Tensor, b_idx: torch.Tensor, buf: torch.Tensor) -> torch.Tensor:
+    """``xt[b_idx]`` ``[K_t, W_t, ...]`` for indices ``b_idx [K_t, W_t]``, written into the front of ``buf``."""
+    n = b_idx.numel()
+    out = buf[: n * xt[0].numel()].view(n, *xt.shape[1:])
+    return torch.index_select(xt, 0, b_idx.reshape(-1), out=out).view(*b_idx.shape, *xt.shape[1:])
 
 
 def _optimiser_step(spec: TrainerSpec, models: _Models, g: torch.Tensor, k_t: int) -> None:
@@ -281,23 +301,25 @@ def _optimiser_step(spec: TrainerSpec, models: _Models, g: torch.Tensor, k_t: in
         g = g.add_(w, alpha=spec.weight_decay)
     if spec.optimizer == "adam":
         models.n_steps[:k_t] += 1
-        _adam_update(w, models.m1[:k_t], models.m2[:k_t], g, models.n_steps[:k_t], spec.lr)
+        _adam_update(w, models.m1[:k_t], models.m2[:k_t], g, models.n_steps[:k_t], spec.lr, models.scratch[:k_t])
     else:
         w.add_(g, alpha=-spec.lr)
 
 
 def _adam_update(
-    w: torch.Tensor, m1: torch.Tensor, m2: torch.Tensor, g: torch.Tensor, step: torch.Tensor, lr: float
+    w: torch.Tensor, m1: torch.Tensor, m2: torch.Tensor, g: torch.Tensor, step: torch.Tensor, lr: float,
+    scratch: torch.Tensor,
 ) -> None:
     """One Adam step (as torch.optim.Adam) on rows of flat parameters ``w [K_t, D]`` with their own step counts
-    ``step [K_t, 1]``."""
+    ``step [K_t, 1]``; ``scratch [K_t, D]`` is overwritten (the same operations, in place, as
+    ``w -= m1 / (sqrt(m2) / bc2_sqrt + eps) * step_size``)."""
     b1, b2 = ADAM_BETAS
     step_size = (lr / (1 - b1**step)).to(torch.float32)
     bc2_sqrt = torch.sqrt(1 - b2**step).to(torch.float32)
     m1.lerp_(g, 1 - b1)
     m2.mul_(b2).addcmul_(g, g, value=1 - b2)
-    denom = (m2.sqrt() / bc2_sqrt).add_(ADAM_EPS)
-    w.sub_((m1 / denom).mul_(step_size))
+    u = torch.sqrt(m2, out=scratch).div_(bc2_sqrt).add_(ADAM_EPS)
+    w.sub_(torch.div(m1, u, out=u).mul_(step_size))
 
 
 def _epoch_end(

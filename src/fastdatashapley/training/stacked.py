@@ -91,10 +91,27 @@ def _shared_linear(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, 
     return h.transpose(1, 2) if head else h
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous (a copy: the values are unchanged).
+
+    The head's input gradient comes out of a batched product transposed (``[K, F, B]`` memory read as
+    ``[K, B, F]``); elementwise backward ops (ReLU's) on such strided tensors are several times slower than
+    one copy followed by contiguous ones.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return h.view_as(h)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad.contiguous()
+
+
 def _stacked_linear(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, head: bool) -> torch.Tensor:
     """``[K, B, F]`` -> ``[K, B, O]``, or with ``head`` ``[K, O, F] @ [K, F, B]`` -> ``[K, O, B]``."""
     if head:
-        hT = h.transpose(1, 2)
+        hT = (_ContiguousGrad.apply(h) if h.requires_grad else h).transpose(1, 2)
         return torch.baddbmm(bias[:, :, None], w, hT) if bias is not None else torch.bmm(w, hT)
     if bias is not None:
         return torch.baddbmm(bias[:, None, :], h, w.transpose(1, 2))

@@ -59,7 +59,8 @@ COAL = config["coalitions"]
 # on the shard size when it is a multiple of the block (compute_table's ``block``): one local shard per design
 # computes exactly what shards of 256 compute on a cluster.
 ENGINE_BLOCK = 256
-CLUSTER_SHARD_SIZE = ENGINE_BLOCK  # coalitions.shard_size: auto, under a cluster executor
+# coalitions.shard_size: auto, under a cluster executor
+CLUSTER_SHARD_SIZE = ENGINE_BLOCK
 EVAL = config["evaluation"]
 EXPL = config["explainers"]
 BASELINES = config["baselines"]

@@ -27,8 +27,12 @@ and every memory figure linear in its inputs (the table's bytes equal to the arr
 of the others with slope <= 1.1 on log(y - y_0) against log(n - n_0), which is 1 for any affine y). The
 figure (log-log, each quantity over its value at the smallest n) goes to ``benchmarks/out/scaling.png``.
 
-Measured on the 2-core development CPU while another job used the cores: ``--quick`` about 60-100 s, the full
-run about 6-9 minutes (the timings of a loaded machine are noisy; pass ``--threads 1`` there).
+Wall time on the 2-core development CPU while another job's tests used the cores: with ``--threads 1``,
+``--quick`` 15 s and the full run 67-68 s. At torch's default 2 threads the two jobs fight over the cores:
+``--quick`` took 56 s and the full run 293 s, with engine and latency figures up to 50x too slow at some n (so
+the slopes are meaningless). On a shared machine pass ``--threads 1``. The slope over the whole range
+understates the asymptotic growth (fixed per-step and per-call costs dominate at small n); the slope between the
+two largest n is printed too.
 
     .venv/bin/python benchmarks/scaling.py [--quick] [--threads T]
 """
@@ -279,10 +283,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  n = {n:,}: {rows[-1]['wall_s']:.1f} s", flush=True)
     print_rows(rows)
     fits = slopes(rows)
-    print(f"\nlog-log slope against n (least squares over n = {', '.join(f'{n:,}' for n in cfg.ns)})")
+    print(f"\nlog-log slope against n: least squares over n = {', '.join(f'{n:,}' for n in cfg.ns)}; between the two "
+          "largest n; of the n-dependent part (memory)")
+    n = np.array([r["n"] for r in rows], float)
     for k, (label, unit, is_mem) in QUANTITIES.items():
-        extra = f"   n-dependent part: {fits[k][1]:.2f}" if is_mem else ""
-        print(f"  {label + ' (' + unit + ')':<48} {fits[k][0]:6.2f}{extra}")
+        extra = f"   {fits[k][1]:6.2f}" if is_mem else ""
+        last = loglog_slope(n[-2:], [r[k] for r in rows[-2:]])
+        print(f"  {label + ' (' + unit + ')':<48} {fits[k][0]:6.2f}   {last:6.2f}{extra}")
     big = rows[-1]
     print(f"\nat n = {big['n']:,}, batch 1: Explainer.values {big['latency1_ms']:.2f} ms, explainer net "
           f"{big['net1_ms']:.2f} ms, its output layer ({big['head_bytes'] / 2**20:.1f} MiB of weights) "

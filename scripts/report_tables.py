@@ -6,7 +6,7 @@ from common import start
 
 from fastdatashapley.io import load_npz, load_values, split_sizes, write_json
 from fastdatashapley.provenance import table_provenance
-from fastdatashapley.report import benchmark_seconds, method_key, plot_value_loss, write_table
+from fastdatashapley.report import benchmark_seconds, method_key, method_label, plot_value_loss, write_table
 
 log = start(snakemake)  # noqa: F821
 p, out = snakemake.params, snakemake.output  # noqa: F821
@@ -14,7 +14,7 @@ sizes = split_sizes(load_npz(snakemake.input.split))  # noqa: F821
 rows, removal_threads, metas = [], {}, {}
 for (scope, method), path in zip(p.valued, snakemake.input.losses):  # noqa: F821
     arr = load_npz(path)
-    label = method if scope == "per_sample" and method in p.explainers else f"{method}/{scope}"
+    label = method_label(scope, method, p.explainers)
     removal_threads[label] = int(arr["torch_threads"]) if "torch_threads" in arr else None
     for f, col in zip(arr["fractions"], arr["loss"].T):
         rows.append({"method": label, "eta": round(float(f), 4), "mean": col.mean(), "std": col.std(), "n_test": len(col)})
@@ -30,7 +30,7 @@ cost = []
 for (scope, method), values_path in zip(p.valued, snakemake.input["values"]):  # noqa: F821
     _, meta = load_values(values_path, **sizes)
     benches = p.benchmarks[f"{scope}/{method}"]
-    label = method if scope == "per_sample" and method in p.explainers else f"{method}/{scope}"
+    label = method_label(scope, method, p.explainers)
     metas[label] = meta
     cost.append({"method": label, "seconds": round(benchmark_seconds(benches), 2), "retrainings": int(meta.get("retrained", 0))})
 write_table(pd.DataFrame(cost), out.cost, out.cost_md)

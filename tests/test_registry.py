@@ -13,7 +13,8 @@ from fastdatashapley import coalitions as C
 from fastdatashapley.config_checks import ConfigError
 from fastdatashapley.config_schema import complete_schema, validate_config
 from fastdatashapley.data import DATASETS, load_dataset
-from fastdatashapley.designs import DESIGNS, Design, design_size, sample, seed_stream
+from fastdatashapley.designs import DESIGNS, Design, design_options, design_size, sample, seed_stream
+from fastdatashapley.metrics.lds import lds_masks
 from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, Method, of_kind
 from fastdatashapley.registry import Registry, load_plugins, wildcard_pattern
 
@@ -54,7 +55,7 @@ def test_builtin_registries_hold_the_paper_in_report_order():
                                "freeshap", "random")
     assert [m.design for m in of_kind(EXPLAINER)] == ["kernel", "kernel", "gfds", "gfds_plus"]
     assert METHODS.get("loo").design == "loo" and METHODS.get("tmc").design is None
-    assert DESIGNS.names() == ("kernel", "gfds", "gfds_plus", "exact", "loo")
+    assert DESIGNS.names() == ("kernel", "gfds", "gfds_plus", "exact", "loo", "lds")
     assert DATASETS.names() == ("digits", "mnist", "fashion-mnist", "cifar10")
     assert sum(DATASETS.get("digits").train_counts) == 1797
 
@@ -75,12 +76,20 @@ def test_designs_sample_from_their_own_seed_stream():
     other, _ = sample("kernel", 12, 64, seed=3, stream="kmeans-pixels")
     assert not np.array_equal(masks, other)
     assert design_size("exact", 5, {}) == 32 and design_size("loo", 5, {}) == 6
-    assert design_size("kernel", 5, {"kernel": 99}) == 99
+    assert design_size("kernel", 5, {"coalitions": {"kernel": 99}}) == 99
     with pytest.raises(ValueError, match="needs groups"):
         sample("gfds_plus", 12, 8, seed=0)
     groups = [np.arange(0, 6), np.arange(6, 12)]
     g, _ = sample("gfds_plus", 12, 8, seed=0, groups=groups)
     assert (g[:, :6] == g[:, [0]]).all() and (g[:, 6:] == g[:, [6]]).all()
+
+
+def test_the_lds_design_is_set_by_evaluation_lds_and_draws_the_held_out_stream():
+    config = {"evaluation": {"lds": {"subsets": 40, "alpha": 0.3}}}
+    assert design_size("lds", 30, config) == 40 and design_options("lds", config) == {"alpha": 0.3}
+    masks, owner = sample("lds", 30, 40, seed=2, options=design_options("lds", config))
+    assert np.array_equal(masks, lds_masks(30, 40, 0.3, seed=2)) and owner.shape == (0,)
+    assert "lds" not in complete_schema(SCHEMA)["properties"]["coalitions"]["properties"]
 
 
 def test_unknown_dataset_names_the_config_key():

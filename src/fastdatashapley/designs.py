@@ -4,15 +4,16 @@ A design is the list of coalitions (masks ``[S, n]``) that go through the retrai
 utility table. Its rows are drawn from the seed stream ``[seed, crc32(stream key)]``, where the key is the
 design's name (or, for a design over a named grouping of the grouping study, the grouping's name), so no
 two designs share random numbers. ``budget`` is the default of config key ``coalitions.<name>``; designs
-whose size follows from n (``exact``, ``loo``) have none. A new design is one module that calls
-:func:`register`.
+whose size follows from n (``exact``, ``loo``) have none, and a design set from another config section (the
+held-out ``lds`` subsets, ``evaluation.lds``) reads its budget and sampler options through ``options``. A new
+design is one module that calls :func:`register`.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -22,12 +23,14 @@ from .registry import Registry
 
 @dataclass(frozen=True)
 class DesignRequest:
-    """What a sampler gets: n training points, ``size`` rows, the seed stream, the groups (group designs)."""
+    """What a sampler gets: n training points, ``size`` rows, the seed stream, the groups (group designs) and
+    the design's options from the config (``Design.options``)."""
 
     n: int
     size: int
     seed: list[int]
     groups: list[np.ndarray] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class Design:
 
     ``sample(request) -> (masks [S, n] bool, owner [S] int64)``; ``owner`` names the group whose game a row
     belongs to (GFDS) and is empty otherwise. ``size(n, budget) -> S`` gives the row count from n and the
-    configured budget (``None`` when the design has no budget key).
+    configured budget (``None`` when the design has no budget). ``options(config) -> dict`` reads a design
+    configured outside ``coalitions`` from the full config: its ``budget`` and the sampler's options.
     """
 
     name: str
@@ -45,6 +49,7 @@ class Design:
     budget: int | None = None
     groups: bool = False
     description: str = ""
+    options: Callable[[dict], dict] | None = None
 
 
 DESIGNS: Registry[Design] = Registry("coalition design")
@@ -60,19 +65,29 @@ def seed_stream(seed: int, key: str) -> list[int]:
     return [int(seed), zlib.crc32(key.encode())]
 
 
-def design_size(name: str, n: int, coalitions: dict) -> int:
-    """Rows of design ``name`` for n training points under the config's ``coalitions`` section."""
+def design_options(name: str, config: dict) -> dict:
+    """The sampler options of design ``name`` from the full ``config`` (empty for ``coalitions`` designs)."""
     design = DESIGNS.get(name)
-    return design.size(n, coalitions.get(name) if design.budget is not None else None)
+    return {k: v for k, v in design.options(config).items() if k != "budget"} if design.options else {}
+
+
+def design_size(name: str, n: int, config: dict) -> int:
+    """Rows of design ``name`` for n training points under the full ``config`` (its ``coalitions.<name>``
+    budget, or the budget its ``options`` read)."""
+    design = DESIGNS.get(name)
+    if design.options is not None:
+        return design.size(n, design.options(config).get("budget"))
+    return design.size(n, config.get("coalitions", {}).get(name) if design.budget is not None else None)
 
 
 def sample(name: str, n: int, size: int, seed: int, *, stream: str | None = None,
-           groups: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+           groups: Sequence[np.ndarray] | None = None, options: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Masks ``[S, n]`` and owners ``[S]`` of design ``name``, seeded by ``[seed, crc32(stream or name)]``."""
     design = DESIGNS.get(name)
     if design.groups and groups is None:
         raise ValueError(f"design {name!r} needs groups")
-    request = DesignRequest(n, size, seed_stream(seed, stream or name), [np.asarray(g) for g in groups] if groups else None)
+    request = DesignRequest(n, size, seed_stream(seed, stream or name),
+                            [np.asarray(g) for g in groups] if groups else None, dict(options or {}))
     masks, owner = design.sample(request)
     return np.asarray(masks, bool), np.asarray(owner, np.int64)
 
@@ -82,6 +97,18 @@ _NO_OWNER = np.zeros(0, np.int64)
 
 def _budget(n: int, budget: int | None) -> int:
     return int(budget)  # type: ignore[arg-type]
+
+
+def _lds_options(config: dict) -> dict:
+    lds = config.get("evaluation", {}).get("lds", {})
+    return {"budget": lds.get("subsets", 100), "alpha": lds.get("alpha", 0.5)}
+
+
+def _lds_sample(r: DesignRequest) -> tuple[np.ndarray, np.ndarray]:
+    from .metrics.lds import LDS_STREAM, lds_masks
+
+    assert r.seed[1:] == [LDS_STREAM], "the lds design draws from the stream [seed, crc32('lds')]"
+    return lds_masks(r.n, r.size, r.options.get("alpha", 0.5), seed=r.seed[0]), _NO_OWNER
 
 
 for _design in (
@@ -95,5 +122,7 @@ for _design in (
            description="all 2^n coalitions (exact ground truth, small n)"),
     Design("loo", lambda r: (C.loo_masks(r.n), _NO_OWNER), lambda n, _: n + 1,
            description="the full set and every leave-one-out set (LOO)"),
+    Design("lds", _lds_sample, _budget, options=_lds_options,
+           description="held-out random subsets for the LDS (evaluation.lds: each point kept with probability alpha)"),
 ):
     register(_design)

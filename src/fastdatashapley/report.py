@@ -22,6 +22,11 @@ def method_key(name: str, order: Sequence[str] = ()) -> tuple[int, str]:
     return (order.index(base) if base in order else len(order), name)
 
 
+def method_label(scope: str, method: str, explainers: Sequence[str]) -> str:
+    """A method's name in the tables: an explainer's own name, else ``<method>/<scope>``."""
+    return method if scope == "per_sample" and method in explainers else f"{method}/{scope}"
+
+
 def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None) -> None:
     """Write ``frame`` as CSV (and as a Markdown table, floats to 3 decimals), atomically."""
     with atomic_path(csv_path) as tmp:

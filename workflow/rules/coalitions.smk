@@ -50,6 +50,7 @@ rule design:
     params:
         n=N_TRAIN,
         size=lambda wc: design_size(wc.design),
+        options=lambda wc: design_options(wc.design),
         seed=config["seed"],
         stream=lambda wc: wc.design,
     script:

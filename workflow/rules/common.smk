@@ -16,6 +16,7 @@ from fastdatashapley.config_checks import (
 )
 from fastdatashapley.config_schema import complete_schema, validate_config
 from fastdatashapley.designs import DESIGNS
+from fastdatashapley.designs import design_options as _design_options
 from fastdatashapley.designs import design_size as _design_size
 from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, PER_SAMPLE, of_kind
 from fastdatashapley.registry import load_plugins, wildcard_pattern
@@ -84,7 +85,12 @@ VALUED = [(PER_SAMPLE, m) for m in EXPL["methods"]] + [
 
 def design_size(design):
     """Number of coalitions (table rows) of a coalition design."""
-    return _design_size(design, N_TRAIN, COAL)
+    return _design_size(design, N_TRAIN, config)
+
+
+def design_options(design):
+    """The sampler options of a design set outside coalitions (lds: alpha), else {}."""
+    return _design_options(design, config)
 
 
 def shard_size(design):
@@ -164,6 +170,11 @@ def get_baseline_table(wildcards):
     """The utility table of the baseline's design, if it has one."""
     table = method_table(wildcards.method)
     return {"table": table} if table else {}
+
+
+def get_lds_exact(wildcards):
+    """The exact values, when the run enumerates every coalition: their LDS is the ceiling of an additive vector."""
+    return {"exact": f"{R}/values/exact.npz"} if COAL["exact"] else {}
 
 
 def get_explainer_inputs(wildcards):

@@ -38,6 +38,7 @@ use rule design as grouping_design with:
     params:
         n=N_TRAIN,
         size=lambda wc: design_size(wc.design),
+        options=lambda wc: design_options(wc.design),
         seed=config["seed"],
         stream=lambda wc: wc.grouping,
 

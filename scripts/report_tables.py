@@ -1,30 +1,25 @@
 """Rule report_tables: value-loss and cost tables and the value-loss figure."""
 
-import numpy as np
 import pandas as pd
 from common import start
 
 from fastdatashapley.io import load_npz, load_values, split_sizes, write_json
 from fastdatashapley.provenance import table_provenance
-from fastdatashapley.report import benchmark_seconds, method_key, method_label, plot_value_loss, write_table
+from fastdatashapley.report import benchmark_seconds, method_label, plot_value_loss, value_loss_tables, write_table
 
 log = start(snakemake)  # noqa: F821
 p, out = snakemake.params, snakemake.output  # noqa: F821
 sizes = split_sizes(load_npz(snakemake.input.split))  # noqa: F821
-rows, removal_threads, metas = [], {}, {}
+losses, removal_threads, metas = {}, {}, {}
 for (scope, method), path in zip(p.valued, snakemake.input.losses):  # noqa: F821
     arr = load_npz(path)
     label = method_label(scope, method, p.explainers)
     removal_threads[label] = int(arr["torch_threads"]) if "torch_threads" in arr else None
-    for f, col in zip(arr["fractions"], arr["loss"].T):
-        rows.append({"method": label, "eta": round(float(f), 4), "mean": col.mean(), "std": col.std(), "n_test": len(col)})
-order = p.order
-curve = pd.DataFrame(rows).sort_values(["method", "eta"], key=lambda c: c.map(lambda m: method_key(m, order)) if c.name == "method" else c)
-etas = {round(e, 4) for e in p.etas}
-table = curve[curve["eta"].isin(etas)].reset_index(drop=True)
+    losses[label] = (arr["fractions"], arr["loss"])
+curve, table = value_loss_tables(losses, p.etas, p.order, seed=p.seed)
 write_table(table, out.value_loss, out.value_loss_md)
 write_table(curve.reset_index(drop=True), out.curve)
-plot_value_loss(curve, out.figure.removesuffix(".png"), order, title=f"Value loss on {p.dataset} (mean +- std over test samples)")
+plot_value_loss(curve, out.figure.removesuffix(".png"), p.order, title=f"Value loss on {p.dataset} (mean +- std over test samples)")
 
 cost = []
 for (scope, method), values_path in zip(p.valued, snakemake.input["values"]):  # noqa: F821

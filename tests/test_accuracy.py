@@ -17,7 +17,9 @@ LABELS = np.array([0, 2, 1, 2])
 
 def test_identical_values_agree_perfectly(exact):
     out = compare(exact, exact, LABELS)
-    assert out == pytest.approx({"pearson": 1.0, "spearman": 1.0, "rel_l2": 0.0, "n_samples": 4})
+    assert {k: out[k] for k in ("pearson", "spearman", "rel_l2", "n_samples")} == pytest.approx(
+        {"pearson": 1.0, "spearman": 1.0, "rel_l2": 0.0, "n_samples": 4})
+    assert out["pearson_ci_low"] == pytest.approx(1.0) and out["rel_l2_ci_high"] == pytest.approx(0.0)
 
 
 def test_scaling_keeps_correlation_and_sets_the_relative_error(exact):

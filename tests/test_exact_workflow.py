@@ -29,9 +29,9 @@ def exact_run(tmp_path_factory) -> Path:
         split={"n_train": N, "n_pool": 40, "n_val": 10, "n_test": 4, "pool_correct_only": False},
         grouping={"n_groups": 4},
         coalitions={"shard_size": 128, "kernel": 64, "gfds": 64, "gfds_plus": 14, "exact": True},
-        evaluation={"n_seen": 20},
+        evaluation={"n_seen": 20, "lds": {"subsets": 30}},
     )
-    proc = snakemake(work, f"{RUN}/tables/accuracy_vs_exact.csv", config=cfg)
+    proc = snakemake(work, f"{RUN}/tables/accuracy_vs_exact.csv", f"{RUN}/tables/lds.csv", config=cfg)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     return work / RUN
 
@@ -63,7 +63,9 @@ def test_exact_values_are_the_shapley_formula_on_the_enumerated_table(exact_run)
 
 def test_accuracy_table_covers_every_method_and_kernelshap_tracks_the_exact_values(exact_run):
     acc = pd.read_csv(exact_run / "tables/accuracy_vs_exact.csv")
-    assert list(acc.columns) == ["method", "split", "pearson", "spearman", "rel_l2", "n_samples"]
+    metrics = [f"{m}{s}" for m in ("pearson", "spearman", "rel_l2") for s in ("", "_ci_low", "_ci_high")]
+    assert list(acc.columns) == ["method", "split", *metrics, "n_samples"]
+    assert (acc["pearson_ci_low"] <= acc["pearson"] + 1e-12).all() and (acc["pearson"] <= acc["pearson_ci_high"] + 1e-12).all()
     pairs = set(zip(acc["method"], acc["split"]))
     assert pairs == {(m, s) for m in ("fds", "afds", "gfds", "gfds+") for s in ("seen", "unseen")} | {("kernelshap", "seen")}
     assert acc[["pearson", "spearman", "rel_l2"]].notna().all().all() and (acc["rel_l2"] >= 0).all()
@@ -74,3 +76,14 @@ def test_accuracy_table_covers_every_method_and_kernelshap_tracks_the_exact_valu
     ks = acc[acc["method"] == "kernelshap"].iloc[0]
     assert ks["pearson"] > 0.9 and ks["rel_l2"] < 0.5, ks.to_dict()
     assert (exact_run / "figures/accuracy_vs_exact.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lds_table_scores_the_exact_values_next_to_every_method(exact_run):
+    lds = pd.read_csv(exact_run / "tables/lds.csv")
+    assert list(lds.columns) == ["method", "mean", "ci_low", "ci_high", "n_test", "n_undefined"]
+    assert {"fds", "gfds+", "tmc/per_sample", "random/global", "exact"} <= set(lds["method"])
+    table = UtilityTable.load(exact_run / "utility/lds-full.npz")
+    assert table.n_coalitions == 30 and table.n == N
+    row = lds.set_index("method").loc["exact"]
+    assert row["n_test"] == 4 and -1 <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= 1
+    assert row["mean"] > lds.set_index("method").loc["random/per_sample", "mean"]

@@ -458,7 +458,7 @@ def test_kill_then_rerun_incomplete_restores_every_final_output(resumed):
         threads = load_values(work / f"{RUN}/values/{path}.npz")[1]["torch_threads"]
         assert prov["methods"][label]["values_torch_threads"] == threads in (1, 2)  # --cores 1, then 2 on resume
         assert prov["methods"][label]["removal_torch_threads"] == 2
-    assert (work / f"{RUN}/tables/value_loss.csv").read_text().splitlines()[0] == "method,eta,mean,std,n_test"
+    assert (work / f"{RUN}/tables/value_loss.csv").read_text().splitlines()[0] == "method,eta,mean,std,ci_low,ci_high,n_test,p_vs_fds"
 
 
 @pytest.mark.slow

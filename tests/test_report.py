@@ -11,6 +11,7 @@ from fastdatashapley.report import (
     plot_top_contributors,
     plot_value_loss,
     to_markdown,
+    value_loss_tables,
     write_table,
 )
 
@@ -56,3 +57,24 @@ def test_figures_are_written(tmp_path):
             path = tmp_path / f"{stem}.{ext}"
             assert path.stat().st_size > 1000
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_value_loss_table_has_bootstrap_cis_and_paired_wilcoxon_p_values():
+    rng = np.random.default_rng(0)
+    fractions = np.array([0.0, 0.1, 0.2])
+    fds = rng.normal(5.0, 1.0, size=(30, 3))
+    losses = {"fds": (fractions, fds), "random/global": (fractions, fds - 2.0 - rng.random((30, 3))),
+              "tmc/per_sample": (fractions, fds + rng.normal(0, 1e-3, (30, 3)))}
+    curve, table = value_loss_tables(losses, [0.1, 0.2], ["fds", "tmc", "random"], seed=1)
+    assert len(curve) == 9 and list(curve["method"].unique()) == ["fds", "tmc/per_sample", "random/global"]
+    assert list(table.columns) == ["method", "eta", "mean", "std", "ci_low", "ci_high", "n_test", "p_vs_fds"]
+    assert len(table) == 6 and set(table["eta"]) == {0.1, 0.2}
+    assert (table["ci_low"] < table["mean"]).all() and (table["mean"] < table["ci_high"]).all()
+    row = table.set_index(["method", "eta"])
+    assert np.isnan(row.loc[("fds", 0.1), "p_vs_fds"])
+    assert row.loc[("random/global", 0.1), "p_vs_fds"] < 1e-5  # every pair differs in the same direction
+    assert row.loc[("tmc/per_sample", 0.1), "p_vs_fds"] > 0.01  # noise-level differences
+    half = table["ci_high"] - table["ci_low"]
+    assert np.allclose(half, 2 * 1.96 * table["std"] / np.sqrt(30), rtol=0.35)  # about the normal-theory width
+    again = value_loss_tables(losses, [0.1, 0.2], ["fds", "tmc", "random"], seed=1)[1]
+    assert again.equals(table)  # the bootstrap is seeded

@@ -43,7 +43,7 @@ def test_artifacts(ci_run):
     fds, meta = load_values(r / "values/per_sample/fds.npz")
     assert fds.shape == (20, 10, 10) and meta["epochs"] >= 1
     loss = pd.read_csv(r / "tables/value_loss.csv")
-    assert list(loss.columns) == ["method", "eta", "mean", "std", "n_test"]
+    assert list(loss.columns) == ["method", "eta", "mean", "std", "ci_low", "ci_high", "n_test", "p_vs_fds"]
     assert {"fds", "afds", "gfds", "gfds+", "loo/global", "random/per_sample"} <= set(loss["method"])
     assert sorted(loss["eta"].unique()) == [0.05, 0.1, 0.15, 0.2] and (loss["n_test"] == 10).all()
     cost = pd.read_csv(r / "tables/cost.csv")

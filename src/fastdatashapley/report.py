@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,43 @@ def method_key(name: str, order: Sequence[str] = ()) -> tuple[int, str]:
 def method_label(scope: str, method: str, explainers: Sequence[str]) -> str:
     """A method's name in the tables: an explainer's own name, else ``<method>/<scope>``."""
     return method if scope == "per_sample" and method in explainers else f"{method}/{scope}"
+
+
+def value_loss_tables(losses: Mapping[str, tuple[np.ndarray, np.ndarray]], etas: Sequence[float],
+                      order: Sequence[str] = (), *, reference: str = "fds", seed: int = 0,
+                      n_boot: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The value-loss curve and table from each method's removal losses.
+
+    ``losses[label] = (fractions [F], loss [T, F])``: the cross-entropy of each of the T test samples after
+    removing each fraction. Returns ``(curve, table)``: the curve has one row per method and fraction with
+    ``mean, std, n_test`` (std over test samples, ddof 0); the table keeps the rows at ``etas`` and adds the 95 %
+    bootstrap CI of the mean over test samples (seeded by ``seed``) and ``p_vs_<reference>``, the two-sided
+    paired Wilcoxon signed-rank p-value of the reference method against this one at that eta (NaN for the
+    reference itself, or when it was not run).
+    """
+    from .metrics.stats import bootstrap_ci, wilcoxon_p
+
+    def at(label: str, fraction: float) -> np.ndarray | None:
+        fractions, loss = losses[label]
+        hit = np.flatnonzero(np.isclose(np.asarray(fractions, float), fraction))
+        return np.asarray(loss, float)[:, hit[0]] if hit.size else None
+
+    rows = [{"method": label, "eta": round(float(f), 4), "mean": col.mean(), "std": col.std(), "n_test": len(col)}
+            for label, (fractions, loss) in losses.items() for f, col in zip(fractions, np.asarray(loss, float).T)]
+    curve = pd.DataFrame(rows, columns=["method", "eta", "mean", "std", "n_test"])
+    curve = curve.sort_values(["method", "eta"], key=lambda c: c.map(lambda m: method_key(m, order))
+                              if c.name == "method" else c).reset_index(drop=True)
+    wanted = {round(float(e), 4) for e in etas}
+    table = curve[curve["eta"].isin(wanted)].reset_index(drop=True)
+    cis = [bootstrap_ci(at(m, e), n_boot=n_boot, seed=seed)[1:] for m, e in zip(table["method"], table["eta"])]
+    table.insert(4, "ci_low", [c[0] for c in cis])
+    table.insert(5, "ci_high", [c[1] for c in cis])
+    p_values = []
+    for m, e in zip(table["method"], table["eta"]):
+        ref = at(reference, e) if reference in losses and m != reference else None
+        p_values.append(wilcoxon_p(ref, at(m, e)) if ref is not None else float("nan"))
+    table[f"p_vs_{reference}"] = p_values
+    return curve, table
 
 
 def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None) -> None:

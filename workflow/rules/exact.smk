@@ -56,6 +56,7 @@ rule accuracy_vs_exact:
         methods=EXPL["methods"],
         n_seen=EVAL["n_seen"],
         order=METHOD_ORDER,
+        seed=config["seed"],
     script:
         "../../scripts/accuracy_vs_exact.py"
 

@@ -44,6 +44,7 @@ rule report_tables:
         explainers=EXPLAINER_NAMES,
         order=METHOD_ORDER,
         etas=EVAL["etas"],
+        seed=config["seed"],
         benchmarks=lambda wc: benchmarks_by_method(),
         dataset=DATA["dataset"],
     script:

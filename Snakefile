@@ -20,9 +20,10 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/lds.smk"
 include: "workflow/rules/exact.smk"
 include: "workflow/rules/grouping.smk"
+include: "workflow/rules/seeds.smk"
 
 
 rule all:
     default_target: True
     input:
-        FINAL,
+        TARGETS,

@@ -109,7 +109,7 @@ def test_editing_approx_settings_retrains_only_approx_tables(edited, tmp_path):
 
 
 def test_a_new_seed_is_a_new_run_of_its_own(edited, tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", run="ci-seed1", seed=1)
+    cfg = write_config(tmp_path / "c.yaml", run="ci-seed1", seeds=[1])
     proc = snakemake(edited, "--dry-run", config=cfg)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0

@@ -64,6 +64,8 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> None:
     """Validate ``config`` in place against ``schema``, filling defaults; :class:`ConfigError` on the first error."""
     from jsonschema import Draft202012Validator
 
+    if "seed" in config and "seed" not in schema.get("properties", {}):
+        raise ConfigError(f"config key seed is now seeds, a list (one run per seed): write seeds: [{config['seed']}]")
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

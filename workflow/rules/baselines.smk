@@ -28,7 +28,7 @@ rule baseline:
         gpu=GPUS,
     params:
         settings=lambda wc: BASELINES.get(wc.method, {}),
-        seed=config["seed"],
+        seed=seed_of,
         device=config["device"],
     script:
         "../../scripts/baseline.py"

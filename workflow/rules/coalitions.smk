@@ -27,7 +27,7 @@ rule groups:
         runtime=30,
     params:
         grouping=config["grouping"],
-        seed=config["seed"],
+        seed=seed_of,
     script:
         "../../scripts/groups.py"
 
@@ -51,7 +51,7 @@ rule design:
         n=N_TRAIN,
         size=lambda wc: design_size(wc.design),
         options=lambda wc: design_options(wc.design),
-        seed=config["seed"],
+        seed=seed_of,
         stream=lambda wc: wc.design,
     script:
         "../../scripts/design.py"
@@ -80,7 +80,7 @@ rule shard:
         shard_size=lambda wc: shard_size(wc.design),
         block=ENGINE_BLOCK,
         approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
-        seed=config["seed"],
+        seed=seed_of,
         device=config["device"],
     script:
         "../../scripts/shard.py"

@@ -47,7 +47,17 @@ _canonical = sorted_keys(config)
 config.clear()
 config.update(_canonical)
 
-R = f"results/{config['run']}"
+# One results folder per seed of `seeds`: the first seed's is results/<run>, every further seed's
+# results/<run>/seeds/<seed>, with the same layout. Rules name it with the {rundir} wildcard, so the seed-dependent
+# DAG is built once per seed; seed_of(wildcards) is its seed. Seed-independent jobs (prepare_data) write to ROOT.
+SEEDS = config["seeds"]
+ROOT = f"results/{config['run']}"
+RUNDIRS = {
+    (ROOT if s == SEEDS[0] else f"{ROOT}/seeds/{s}").removeprefix("results/"): s
+    for s in SEEDS
+}
+MAIN_RUNDIR = next(iter(RUNDIRS))
+R = "results/{rundir}"
 LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 TABLES = f"{R}/tables"
@@ -67,8 +77,10 @@ EXPL = config["explainers"]
 BASELINES = config["baselines"]
 N_TRAIN = SPLIT["n_train"]
 
-# Every artifact that `snakemake` (rule all) builds; each rule file appends its own.
+# Every artifact that `snakemake` (rule all) builds for the first seed; each rule file appends its own, as
+# patterns over {rundir}. SEED_TABLES: the tables each further seed builds and tables/<name>_seeds.csv aggregates.
 FINAL = []
+SEED_TABLES = []
 
 EXPLAINER_NAMES = [m.name for m in of_kind(EXPLAINER)]
 BASELINE_NAMES = [m.name for m in of_kind(BASELINE)]
@@ -81,6 +93,20 @@ VALUED = [(PER_SAMPLE, m) for m in EXPL["methods"]] + [
     for m in BASELINES["methods"]
     if s in METHODS.get(m).scopes
 ]
+
+
+wildcard_constraints:
+    rundir=wildcard_pattern(RUNDIRS),
+
+
+def seed_of(wildcards):
+    """The seed of the results folder {rundir}."""
+    return RUNDIRS[wildcards.rundir]
+
+
+def at(wildcards, path):
+    """``path`` (a pattern over {rundir}) in the results folder of these wildcards."""
+    return path.replace("{rundir}", wildcards.rundir)
 
 
 def design_size(design):
@@ -118,13 +144,13 @@ def method_trainer(method):
 
 
 def method_table(method):
-    """The utility table a method reads, or None."""
+    """The utility table a method reads (a pattern over {rundir}), or None."""
     design = METHODS.get(method).design
     return f"{R}/utility/{design}-{method_trainer(method)}.npz" if design else None
 
 
 def method_benchmarks(scope, method):
-    """The benchmark files of every job a method's values cost (for the cost table)."""
+    """The benchmark files (patterns over {rundir}) of every job a method's values cost (for the cost table)."""
     if method in EXPLAINER_NAMES and scope == PER_SAMPLE:
         own = [f"{BENCH}/explainers/{method}.tsv"]
     else:
@@ -137,10 +163,13 @@ def method_benchmarks(scope, method):
     return own + shards + [f"{BENCH}/merge/{design}-{trainer}.tsv"]
 
 
-def benchmarks_by_method():
+def benchmarks_by_method(wildcards):
     """{"<scope>/<method>": benchmark files of every job its values cost}. Called while the DAG is built, when the
     executor (and so coalitions.shard_size: auto) is known, never at parse time."""
-    return {f"{s}/{m}": method_benchmarks(s, m) for s, m in VALUED}
+    return {
+        f"{s}/{m}": [at(wildcards, b) for b in method_benchmarks(s, m)]
+        for s, m in VALUED
+    }
 
 
 # Input functions and settings of the rule files (get_* give a rule's inputs).
@@ -149,19 +178,19 @@ def benchmarks_by_method():
 def get_design_groups(wildcards):
     """Designs over groups need the groups."""
     if DESIGNS.get(wildcards.design).groups:
-        return {"groups": f"{R}/groups.json"}
+        return {"groups": at(wildcards, f"{R}/groups.json")}
     return {}
 
 
 def get_benchmarks(wildcards):
     """Every benchmark file the cost table reads."""
-    return [b for files in benchmarks_by_method().values() for b in files]
+    return [b for files in benchmarks_by_method(wildcards).values() for b in files]
 
 
 def get_shards(wildcards):
     """The shard files that make up utility table {design}-{trainer}."""
     return [
-        f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz"
+        at(wildcards, f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz")
         for i in shard_ids(wildcards.design)
     ]
 
@@ -169,19 +198,19 @@ def get_shards(wildcards):
 def get_baseline_table(wildcards):
     """The utility table of the baseline's design, if it has one."""
     table = method_table(wildcards.method)
-    return {"table": table} if table else {}
+    return {"table": at(wildcards, table)} if table else {}
 
 
 def get_lds_exact(wildcards):
     """The exact values, when the run enumerates every coalition: their LDS is the ceiling of an additive vector."""
-    return {"exact": f"{R}/values/exact.npz"} if COAL["exact"] else {}
+    return {"exact": at(wildcards, f"{R}/values/exact.npz")} if COAL["exact"] else {}
 
 
 def get_explainer_inputs(wildcards):
     """The explainer's utility table, and the groups when its design has them."""
-    inputs = {"table": method_table(wildcards.method)}
+    inputs = {"table": at(wildcards, method_table(wildcards.method))}
     if DESIGNS.get(METHODS.get(wildcards.method).design).groups:
-        inputs["groups"] = f"{R}/groups.json"
+        inputs["groups"] = at(wildcards, f"{R}/groups.json")
     return inputs
 
 
@@ -194,7 +223,10 @@ def explainer_settings(method):
 def get_grouping_shards(wildcards):
     """A study table is one shard (its design is small)."""
     return [
-        f"{R}/grouping/{wildcards.grouping}/shards/{wildcards.design}-{wildcards.trainer}/0.npz"
+        at(
+            wildcards,
+            f"{R}/grouping/{wildcards.grouping}/shards/{wildcards.design}-{wildcards.trainer}/0.npz",
+        )
     ]
 
 

@@ -1,10 +1,10 @@
 rule prepare_data:
     output:
-        manifest=f"{R}/data/manifest.json",
+        manifest=f"{ROOT}/data/manifest.json",
     log:
-        f"{LOGS}/prepare_data.log",
+        f"{ROOT}/logs/prepare_data.log",
     benchmark:
-        f"{BENCH}/prepare_data.tsv"
+        f"{ROOT}/benchmarks/prepare_data.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -36,7 +36,7 @@ rule split:
         data=DATA,
         n_train=SPLIT["n_train"],
         n_test=SPLIT["n_test"],
-        seed=config["seed"],
+        seed=seed_of,
     script:
         "../../scripts/split.py"
 
@@ -61,7 +61,7 @@ rule service_model:
     params:
         data=DATA,
         service=config["service"],
-        seed=config["seed"],
+        seed=seed_of,
         device=config["device"],
     script:
         "../../scripts/service_model.py"

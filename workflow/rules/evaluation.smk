@@ -32,7 +32,7 @@ rule removal:
         gpu=GPUS,
     params:
         fractions=FRACTIONS,
-        seed=config["seed"],
+        seed=seed_of,
         device=config["device"],
     script:
         "../../scripts/removal.py"

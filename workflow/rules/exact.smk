@@ -56,7 +56,7 @@ rule accuracy_vs_exact:
         methods=EXPL["methods"],
         n_seen=EVAL["n_seen"],
         order=METHOD_ORDER,
-        seed=config["seed"],
+        seed=seed_of,
     script:
         "../../scripts/accuracy_vs_exact.py"
 
@@ -64,3 +64,4 @@ rule accuracy_vs_exact:
 if COAL["exact"]:
 
     FINAL += [f"{TABLES}/accuracy_vs_exact.csv"]
+    SEED_TABLES += ["accuracy_vs_exact"]

@@ -27,7 +27,7 @@ rule explainer:
     params:
         settings=lambda wc: explainer_settings(wc.method),
         dataset=DATA["dataset"],
-        seed=config["seed"],
+        seed=seed_of,
         device=config["device"],
     script:
         "../../scripts/explainer.py"

@@ -23,7 +23,7 @@ use rule groups as grouping_groups with:
         f"{BENCH}/grouping/{{grouping}}/groups.tsv"
     params:
         grouping=lambda wc: grouping_config(wc.grouping),
-        seed=config["seed"],
+        seed=seed_of,
 
 
 use rule design as grouping_design with:
@@ -39,7 +39,7 @@ use rule design as grouping_design with:
         n=N_TRAIN,
         size=lambda wc: design_size(wc.design),
         options=lambda wc: design_options(wc.design),
-        seed=config["seed"],
+        seed=seed_of,
         stream=lambda wc: wc.grouping,
 
 
@@ -59,7 +59,7 @@ use rule shard as grouping_shard with:
         shard_size=lambda wc: design_size(wc.design),
         block=lambda wc: design_size(wc.design),
         approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
-        seed=config["seed"],
+        seed=seed_of,
         device=config["device"],
 
 
@@ -105,7 +105,7 @@ use rule removal as grouping_removal with:
         f"{BENCH}/grouping/{{grouping}}/removal/{{scope}}/{{method}}.tsv"
     params:
         fractions=[EVAL["grouping_eta"]],
-        seed=config["seed"],
+        seed=seed_of,
         device=config["device"],
 
 

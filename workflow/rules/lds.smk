@@ -26,9 +26,10 @@ rule lds_table:
     params:
         valued=VALUED,
         explainers=EXPLAINER_NAMES,
-        seed=config["seed"],
+        seed=seed_of,
     script:
         "../../scripts/lds_table.py"
 
 
 FINAL += [f"{TABLES}/lds.csv"]
+SEED_TABLES += ["lds"]

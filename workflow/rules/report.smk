@@ -44,8 +44,8 @@ rule report_tables:
         explainers=EXPLAINER_NAMES,
         order=METHOD_ORDER,
         etas=EVAL["etas"],
-        seed=config["seed"],
-        benchmarks=lambda wc: benchmarks_by_method(),
+        seed=seed_of,
+        benchmarks=benchmarks_by_method,
         dataset=DATA["dataset"],
     script:
         "../../scripts/report_tables.py"
@@ -85,3 +85,5 @@ FINAL += [
     f"{TABLES}/cost.csv",
     f"{FIGURES}/value_loss.png",
 ] + [f"{FIGURES}/top10_{m}.png" for m in EXPL["methods"]]
+
+SEED_TABLES += ["value_loss"]

@@ -8,10 +8,11 @@ Everything here reads value arrays and utility-table slices and needs only numpy
 from .lds import LDS_STREAM, lds, lds_masks, lds_own_label, lds_summary
 from .mislabel import MISLABEL_STREAM, detection, detection_curve, flip_labels, point_scores
 from .plots import plot_budget_curve, plot_detection_curves
-from .stats import bootstrap_ci, seeds_summary, wilcoxon_p
+from .stats import SEED_SUMMARIES, bootstrap_ci, seeds_summary, seeds_table, wilcoxon_p
 
 __all__ = [
     "LDS_STREAM",
+    "SEED_SUMMARIES",
     "MISLABEL_STREAM",
     "bootstrap_ci",
     "detection",
@@ -25,5 +26,6 @@ __all__ = [
     "plot_detection_curves",
     "point_scores",
     "seeds_summary",
+    "seeds_table",
     "wilcoxon_p",
 ]

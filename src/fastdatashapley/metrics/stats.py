@@ -100,3 +100,38 @@ def seeds_summary(frame: pd.DataFrame, by: Sequence[str], value: str, *, seed_co
         rows.append(dict(zip(by, key)) | {"mean": mean, "std": sd, "ci_low": low, "ci_high": high,
                                           "n_seeds": len(group)})
     return pd.DataFrame(rows, columns=[*by, "mean", "std", "ci_low", "ci_high", "n_seeds"])
+
+
+#: What ``tables/<name>_seeds.csv`` aggregates of each per-seed table: its key columns and its score columns.
+SEED_SUMMARIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "value_loss": (("method", "eta"), ("mean",)),
+    "lds": (("method",), ("mean",)),
+    "mislabel": (("method",), ("auroc", "f1_at_k")),
+    "accuracy_vs_exact": (("method", "split"), ("pearson", "spearman", "rel_l2")),
+}
+
+
+def seeds_table(frames: dict[int, pd.DataFrame], name: str, *, level: float = 0.95) -> pd.DataFrame:
+    """Mean and Student-t interval over seeds of the per-seed table ``name`` (a key of :data:`SEED_SUMMARIES`).
+
+    ``frames[seed]`` is that seed's table. The result has the key columns, then for each score column
+    ``<score>`` (or, for a table with one score, without the prefix) ``mean, std, ci_low, ci_high``, and
+    ``n_seeds``; a key missing from some seeds is averaged over the seeds that have it.
+    """
+    if name not in SEED_SUMMARIES:
+        raise ValueError(f"no seed summary for table {name!r}; known: {', '.join(SEED_SUMMARIES)}")
+    if not frames:
+        raise ValueError("frames is empty: no seed to aggregate")
+    by, scores = SEED_SUMMARIES[name]
+    stacked = pd.concat([f.assign(seed=seed) for seed, f in frames.items()], ignore_index=True)
+    parts = []
+    for score in scores:
+        part = seeds_summary(stacked, by, score, level=level)
+        prefix = "" if len(scores) == 1 else f"{score}_"
+        parts.append(part.rename(columns={c: prefix + c for c in ("mean", "std", "ci_low", "ci_high")}))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.merge(part.drop(columns="n_seeds"), on=list(by), how="outer")
+    order = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, stacked[list(by)].itertuples(index=False))))}
+    out = out.iloc[sorted(range(len(out)), key=lambda i: order[tuple(out.loc[i, list(by)])])]
+    return out[[c for c in out.columns if c != "n_seeds"] + ["n_seeds"]].reset_index(drop=True)

@@ -304,6 +304,9 @@ def test_run_names_are_safe_folder_names(run, ok):
     ({"run": ".."}, "config key run = '..' breaks the schema rule 'pattern'"),
     ({"coalitions": {"shard_size": "big"}}, "config key coalitions.shard_size = 'big' breaks the schema rule 'oneOf'"),
     ({"colour": "red"}, "config error: unknown key colour; the config takes approx, baselines"),
+    ({"noise": {"fraction": 0.6}}, "config key noise.fraction = 0.6 breaks the schema rule 'maximum'"),
+    ({"noise": {"fraction": -0.1}}, "config key noise.fraction = -0.1 breaks the schema rule 'minimum'"),
+    ({"noise": {"frac": 0.1}}, "config error: unknown key noise.frac; config key noise takes fraction, seed"),
 ])
 def test_schema_errors_are_one_line(sections, message):
     from fastdatashapley.config_schema import complete_schema, validate_config  # what the workflow runs

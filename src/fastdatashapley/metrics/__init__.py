@@ -6,13 +6,23 @@ Everything here reads value arrays and utility-table slices and needs only numpy
 """
 
 from .lds import LDS_STREAM, lds, lds_masks, lds_own_label, lds_summary
-from .mislabel import MISLABEL_STREAM, detection, detection_curve, flip_labels, point_scores
+from .mislabel import (
+    MISLABEL_STREAM,
+    bootstrap_aurocs,
+    detection,
+    detection_curve,
+    flip_labels,
+    mislabel_summary,
+    own_label_values,
+    point_scores,
+)
 from .plots import plot_budget_curve, plot_detection_curves
 from .stats import bootstrap_ci, seeds_summary, wilcoxon_p
 
 __all__ = [
     "LDS_STREAM",
     "MISLABEL_STREAM",
+    "bootstrap_aurocs",
     "bootstrap_ci",
     "detection",
     "detection_curve",
@@ -21,6 +31,8 @@ __all__ = [
     "lds_masks",
     "lds_own_label",
     "lds_summary",
+    "mislabel_summary",
+    "own_label_values",
     "plot_budget_curve",
     "plot_detection_curves",
     "point_scores",

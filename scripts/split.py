@@ -12,7 +12,8 @@ log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821
 ds = load_configured(p.data)
 split = make_split(ds, p.n_train, p.n_test, 0, p.seed)
-log.info("D: %d points, test: %d samples, %d candidates left for pool/val", len(split.train), len(split.test), len(split.rest))
+log.info("D: %d points, test: %d samples, %d candidates left for pool/val", len(split.train), len(split.test),
+         len(split.rest))
 y_clean = ds.y[split.train]
 y_noisy, flipped = flip_labels(y_clean, p.noise["fraction"], ds.n_classes, seed=p.noise["seed"])
 log.info("noise: %d of %d labels of D flipped (noise.fraction = %g, noise.seed = %d)", len(flipped), len(y_clean),

@@ -227,7 +227,7 @@ def test_every_values_reader_passes_the_expected_sizes(script):
 def config(**sections) -> dict:
     """The default config (as the schema fills it in) with ``sections`` merged in."""
     cfg = {"run": "digits", "device": "cpu", "data": {"dataset": "digits", "classes": None},
-           "split": {"n_train": 100, "n_pool": 1000, "n_val": 100, "n_test": 10}}
+           "split": {"n_train": 100, "n_pool": 1000, "n_val": 100, "n_test": 10}, "noise": {"fraction": 0.0, "seed": 0}}
     for key, value in sections.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
     return cfg
@@ -248,11 +248,20 @@ def config(**sections) -> dict:
     ({"data": {"dataset": "mnist"}, "split": {"n_test": 9000}},
      "split.n_test = 9000 asks for 900 test images per class, but the eval part of mnist has 892"),
     ({"data": {"classes": [0, 10]}}, "data.classes = [0, 10] must list at least 2 distinct labels of digits"),
+    ({"noise": {"fraction": 0.004}}, "noise.fraction = 0.004 flips no label of the split.n_train = 100 points "
+                                     "(round(fraction * n_train) = 0); use more than 0.005, or 0 to turn noise off"),
 ])
 def test_config_checks_name_the_key_and_the_limit(sections, message):
     with pytest.raises(ConfigError) as info:
         check_config(config(**sections))
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_smallest_noise_fraction_flips_one_label():
+    check_config(config(noise={"fraction": 0.0}))
+    check_config(config(noise={"fraction": 0.006}))  # round(0.6) = 1 label of 100
+    with pytest.raises(ConfigError, match="noise.fraction = 0.005 flips no label"):  # round(0.5) = 0, half to even
+        check_config(config(noise={"fraction": 0.005}))
 
 
 def test_config_limits_are_the_splits_limits():

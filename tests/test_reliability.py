@@ -516,6 +516,7 @@ def test_rule_scripts_reject_values_of_the_wrong_shape(resumed, tmp_path):
     ({"device": "cuda"}, "config error: device: cuda, but torch finds no CUDA device on this machine"),
     ({"run": ".."}, "config error: config key run = '..' breaks the schema rule 'pattern'"),
     ({"split": {"n_trian": 20}}, "config error: unknown key split.n_trian; config key split takes n_pool"),
+    ({"noise": {"fraction": 0.6}}, "config error: config key noise.fraction = 0.6 breaks the schema rule 'maximum'"),
 ])
 def test_config_errors_are_one_line_before_any_job(tmp_path, overrides, message):
     if "device" in overrides and torch.cuda.is_available():

@@ -1,20 +1,30 @@
-"""Rule split: draw the service training set D and the evaluation test samples (seeded)."""
+"""Rule split: draw the service training set D and the evaluation test samples (seeded); with noise.fraction > 0,
+flip that fraction of D's labels (metrics.flip_labels, on noise.seed's own stream). Every method trains on the
+saved y_train (noisy); y_train_clean and the flipped indices are kept for the mislabel table."""
 
 from common import start
 
 from fastdatashapley.data import load_configured, make_split
 from fastdatashapley.io import save_npz
+from fastdatashapley.metrics import flip_labels
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821
 ds = load_configured(p.data)
 split = make_split(ds, p.n_train, p.n_test, 0, p.seed)
-log.info("D: %d points, test: %d samples, %d candidates left for pool/val", len(split.train), len(split.test), len(split.rest))
+log.info("D: %d points, test: %d samples, %d candidates left for pool/val", len(split.train), len(split.test),
+         len(split.rest))
+y_clean = ds.y[split.train]
+y_noisy, flipped = flip_labels(y_clean, p.noise["fraction"], ds.n_classes, seed=p.noise["seed"])
+log.info("noise: %d of %d labels of D flipped (noise.fraction = %g, noise.seed = %d)", len(flipped), len(y_clean),
+         p.noise["fraction"], p.noise["seed"])
 save_npz(
     snakemake.output.split,  # noqa: F821
     idx_train=split.train,
     x_train=ds.x[split.train],
-    y_train=ds.y[split.train],
+    y_train=y_noisy,
+    y_train_clean=y_clean,
+    flipped=flipped,
     idx_test=split.test,
     x_test=ds.x[split.test],
     y_test=ds.y[split.test],

@@ -14,6 +14,7 @@ from scipy import stats as st
 
 import fastdatashapley
 from fastdatashapley.metrics import (
+    bootstrap_aurocs,
     bootstrap_ci,
     detection,
     detection_curve,
@@ -22,6 +23,8 @@ from fastdatashapley.metrics import (
     lds_masks,
     lds_own_label,
     lds_summary,
+    mislabel_summary,
+    own_label_values,
     plot_budget_curve,
     plot_detection_curves,
     point_scores,
@@ -142,6 +145,54 @@ def test_point_scores_average_own_label_values():
     assert np.array_equal(point_scores(np.arange(4.0)), np.arange(4.0))
 
 
+def test_random_per_sample_values_give_auroc_one_half_over_seeds():
+    aurocs = []
+    for s in range(200):
+        rng = np.random.default_rng(s)
+        scores = point_scores(rng.normal(size=(100, 10, 10)), rng.integers(0, 10, size=10))
+        aurocs.append(detection(scores, np.sort(rng.choice(100, 10, replace=False)), 100)["auroc"])
+    assert abs(np.mean(aurocs) - 0.5) < 0.02  # per-seed sd ~ 0.096, so the mean's sd ~ 0.007
+
+
+def test_own_label_values_pick_each_samples_label():
+    values = np.arange(3 * 2 * 4, dtype=float).reshape(3, 2, 4)
+    np.testing.assert_array_equal(own_label_values(values, np.array([1, 3])), values[:, [0, 1], [1, 3]])
+    np.testing.assert_allclose(point_scores(values, np.array([1, 3])), own_label_values(values, [1, 3]).mean(1))
+
+
+def test_bootstrap_aurocs_of_two_samples_hand_case():
+    # n = 2 points (0 flipped), T = 2 samples that rank them oppositely. A replicate draws sample 0 twice
+    # (p = 1/4, AUROC 1), sample 1 twice (p = 1/4, AUROC 0) or one of each (p = 1/2, a tie, AUROC 1/2).
+    per_sample, flipped = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0])
+    boots = bootstrap_aurocs(per_sample, flipped, n_boot=4000, seed=3)
+    freq = [np.mean(boots == a) for a in (0.0, 0.5, 1.0)]
+    assert sum(freq) == 1.0 and np.allclose(freq, [0.25, 0.5, 0.25], atol=0.03), freq  # binomial sd <= 0.008
+    assert np.array_equal(boots, bootstrap_aurocs(per_sample, flipped, n_boot=4000, seed=3))
+    assert mislabel_summary(per_sample, flipped, seed=3) == {"auroc": 0.5, "auroc_ci_low": 0.0, "auroc_ci_high": 1.0,
+                                                             "f1_at_k": 1.0, "n_flipped": 1}  # tie: index 0 first
+
+
+def test_mislabel_summary_known_answers():
+    rng = np.random.default_rng(7)
+    n, t, flipped = 40, 15, np.array([2, 9, 30, 31])
+    perfect = rng.random((n, t))
+    perfect[flipped] -= 2.0  # the flipped points are the lowest for every sample, so for every resample too
+    assert mislabel_summary(perfect, flipped, n_boot=500) == {"auroc": 1.0, "auroc_ci_low": 1.0, "auroc_ci_high": 1.0,
+                                                              "f1_at_k": 1.0, "n_flipped": 4}
+    same = np.repeat(rng.random((n, 1)), t, axis=1)  # every sample agrees: a resample changes nothing
+    row = mislabel_summary(same, flipped, n_boot=500)
+    assert row["auroc_ci_low"] == row["auroc"] == row["auroc_ci_high"] == detection(same[:, 0], flipped, n)["auroc"]
+    noisy = rng.normal(size=(n, t)) - 0.5 * np.isin(np.arange(n), flipped)[:, None]
+    row = mislabel_summary(noisy, flipped, seed=1)
+    assert row["auroc_ci_low"] < row["auroc"] < row["auroc_ci_high"] and row == mislabel_summary(noisy, flipped, seed=1)
+    assert row["auroc"] == detection(noisy.mean(1), flipped, n)["auroc"]
+    glob = mislabel_summary(noisy[:, 0], flipped)  # a global vector: no samples to resample
+    assert glob["auroc"] == detection(noisy[:, 0], flipped, n)["auroc"]
+    assert np.isnan(glob["auroc_ci_low"]) and np.isnan(glob["auroc_ci_high"])
+    none = mislabel_summary(noisy, np.array([], dtype=np.int64))
+    assert none["n_flipped"] == 0 and all(np.isnan(none[k]) for k in ("auroc", "auroc_ci_low", "f1_at_k"))
+
+
 # ---- statistics ----
 
 def test_bootstrap_ci_covers_the_true_mean_at_about_the_nominal_rate():
@@ -187,6 +238,13 @@ def test_seeds_summary_means_per_seed_first():
     (lambda: detection(np.zeros(5), np.array([1]), 6), "scores"),
     (lambda: detection(np.zeros(5), np.array([7]), 5), "flipped"),
     (lambda: point_scores(np.zeros((4, 3, 2)), np.zeros(2, int)), "labels"),
+    (lambda: own_label_values(np.zeros((4, 3)), np.zeros(3, int)), "values"),
+    (lambda: own_label_values(np.zeros((4, 3, 2)), np.full(3, 2)), "labels"),
+    (lambda: bootstrap_aurocs(np.zeros((4, 0)), np.array([1])), "per_sample"),
+    (lambda: bootstrap_aurocs(np.full((4, 2), np.nan), np.array([1])), "per_sample"),
+    (lambda: bootstrap_aurocs(np.zeros((4, 2)), np.array([4])), "flipped"),
+    (lambda: bootstrap_aurocs(np.zeros((4, 2)), np.array([1]), n_boot=0), "n_boot"),
+    (lambda: mislabel_summary(np.zeros((4, 2)), np.array([1]), level=1.0), "level"),
     (lambda: wilcoxon_p(np.zeros(3), np.zeros(4)), "a and b"),
     (lambda: bootstrap_ci(np.zeros(3), level=1.5), "level"),
 ])

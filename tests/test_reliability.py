@@ -214,7 +214,8 @@ def test_load_values_checks_n_t_m_and_names_the_file(tmp_path):
     assert split_sizes(load_npz(split)) == sizes
 
 
-@pytest.mark.parametrize("script", ["removal.py", "top10_grid.py", "report_tables.py", "accuracy_vs_exact.py"])
+@pytest.mark.parametrize("script", ["removal.py", "top10_grid.py", "report_tables.py", "accuracy_vs_exact.py",
+                                    "mislabel_table.py"])
 def test_every_values_reader_passes_the_expected_sizes(script):
     calls = [node for node in ast.walk(ast.parse((ROOT / "scripts" / script).read_text()))
              if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_values"]
@@ -227,7 +228,7 @@ def test_every_values_reader_passes_the_expected_sizes(script):
 def config(**sections) -> dict:
     """The default config (as the schema fills it in) with ``sections`` merged in."""
     cfg = {"run": "digits", "device": "cpu", "data": {"dataset": "digits", "classes": None},
-           "split": {"n_train": 100, "n_pool": 1000, "n_val": 100, "n_test": 10}}
+           "split": {"n_train": 100, "n_pool": 1000, "n_val": 100, "n_test": 10}, "noise": {"fraction": 0.0, "seed": 0}}
     for key, value in sections.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
     return cfg
@@ -248,11 +249,20 @@ def config(**sections) -> dict:
     ({"data": {"dataset": "mnist"}, "split": {"n_test": 9000}},
      "split.n_test = 9000 asks for 900 test images per class, but the eval part of mnist has 892"),
     ({"data": {"classes": [0, 10]}}, "data.classes = [0, 10] must list at least 2 distinct labels of digits"),
+    ({"noise": {"fraction": 0.004}}, "noise.fraction = 0.004 flips no label of the split.n_train = 100 points "
+                                     "(round(fraction * n_train) = 0); use more than 0.005, or 0 to turn noise off"),
 ])
 def test_config_checks_name_the_key_and_the_limit(sections, message):
     with pytest.raises(ConfigError) as info:
         check_config(config(**sections))
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_smallest_noise_fraction_flips_one_label():
+    check_config(config(noise={"fraction": 0.0}))
+    check_config(config(noise={"fraction": 0.006}))  # round(0.6) = 1 label of 100
+    with pytest.raises(ConfigError, match="noise.fraction = 0.005 flips no label"):  # round(0.5) = 0, half to even
+        check_config(config(noise={"fraction": 0.005}))
 
 
 def test_config_limits_are_the_splits_limits():
@@ -304,6 +314,9 @@ def test_run_names_are_safe_folder_names(run, ok):
     ({"run": ".."}, "config key run = '..' breaks the schema rule 'pattern'"),
     ({"coalitions": {"shard_size": "big"}}, "config key coalitions.shard_size = 'big' breaks the schema rule 'oneOf'"),
     ({"colour": "red"}, "config error: unknown key colour; the config takes approx, baselines"),
+    ({"noise": {"fraction": 0.6}}, "config key noise.fraction = 0.6 breaks the schema rule 'maximum'"),
+    ({"noise": {"fraction": -0.1}}, "config key noise.fraction = -0.1 breaks the schema rule 'minimum'"),
+    ({"noise": {"frac": 0.1}}, "config error: unknown key noise.frac; config key noise takes fraction, seed"),
 ])
 def test_schema_errors_are_one_line(sections, message):
     from fastdatashapley.config_schema import complete_schema, validate_config  # what the workflow runs
@@ -504,6 +517,7 @@ def test_rule_scripts_reject_values_of_the_wrong_shape(resumed, tmp_path):
     ({"device": "cuda"}, "config error: device: cuda, but torch finds no CUDA device on this machine"),
     ({"run": ".."}, "config error: config key run = '..' breaks the schema rule 'pattern'"),
     ({"split": {"n_trian": 20}}, "config error: unknown key split.n_trian; config key split takes n_pool"),
+    ({"noise": {"fraction": 0.6}}, "config error: config key noise.fraction = 0.6 breaks the schema rule 'maximum'"),
 ])
 def test_config_errors_are_one_line_before_any_job(tmp_path, overrides, message):
     if "device" in overrides and torch.cuda.is_available():

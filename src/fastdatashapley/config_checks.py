@@ -1,9 +1,9 @@
 """Workflow config checks beyond the schema, run by the Snakefile when the workflow starts, before any job.
 
 The schema checks types, ranges and names; these check what depends on the dataset and the machine: that
-``split.n_train`` divides into the classes, that the split asks for no more images than the dataset has, and
-that ``device: cuda`` has a CUDA device. Each problem is one :class:`ConfigError` line that names the config
-key and its limit. :func:`schema_error_message` turns a schema violation into such a line too.
+``split.n_train`` divides into the classes, that the split asks for no more images than the dataset has, that a
+positive ``noise.fraction`` flips at least one label, and that ``device: cuda`` has a CUDA device. Each problem
+is one :class:`ConfigError` line that names the config key and its limit. :func:`schema_error_message` turns a schema violation into such a line too.
 
 Dataset sizes come from the dataset registry (:data:`fastdatashapley.data.DATASETS`: images per class in the
 train and eval parts), so no data file is read; ``data.classes`` subsets select from it. No Snakemake here.
@@ -29,6 +29,7 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
     counts = class_counts(data["dataset"], data.get("classes"))
     if counts is not None:
         _check_split(data["dataset"], split, *counts)
+    _check_noise(config.get("noise") or {}, split["n_train"])
     if check_device and config.get("device") == "cuda":
         import torch
 
@@ -77,6 +78,14 @@ def _check_split(dataset: str, split: Mapping[str, Any], train: list[int], evals
     if needed > rest:
         raise ConfigError(f"split.n_pool + split.n_val = {needed} exceeds the {rest} images of {dataset} left after "
                           f"split.n_train and split.n_test (limit {rest})")
+
+
+def _check_noise(noise: Mapping[str, Any], n_train: int) -> None:
+    """A positive ``noise.fraction`` must flip at least one label (``flip_labels`` flips round(fraction * n))."""
+    fraction = noise.get("fraction", 0)
+    if fraction > 0 and round(fraction * n_train) == 0:
+        raise ConfigError(f"noise.fraction = {fraction} flips no label of the split.n_train = {n_train} points "
+                          f"(round(fraction * n_train) = 0); use more than {0.5 / n_train:g}, or 0 to turn noise off")
 
 
 def config_error_message(error: BaseException) -> str:

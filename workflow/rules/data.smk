@@ -36,6 +36,7 @@ rule split:
         data=DATA,
         n_train=SPLIT["n_train"],
         n_test=SPLIT["n_test"],
+        noise=config["noise"],
         seed=seed_of,
     script:
         "../../scripts/split.py"

@@ -6,7 +6,16 @@ Everything here reads value arrays and utility-table slices and needs only numpy
 """
 
 from .lds import LDS_STREAM, lds, lds_masks, lds_own_label, lds_summary
-from .mislabel import MISLABEL_STREAM, detection, detection_curve, flip_labels, point_scores
+from .mislabel import (
+    MISLABEL_STREAM,
+    bootstrap_aurocs,
+    detection,
+    detection_curve,
+    flip_labels,
+    mislabel_summary,
+    own_label_values,
+    point_scores,
+)
 from .plots import plot_budget_curve, plot_detection_curves
 from .stats import SEED_SUMMARIES, bootstrap_ci, seeds_summary, seeds_table, wilcoxon_p
 
@@ -14,6 +23,7 @@ __all__ = [
     "LDS_STREAM",
     "SEED_SUMMARIES",
     "MISLABEL_STREAM",
+    "bootstrap_aurocs",
     "bootstrap_ci",
     "detection",
     "detection_curve",
@@ -22,6 +32,8 @@ __all__ = [
     "lds_masks",
     "lds_own_label",
     "lds_summary",
+    "mislabel_summary",
+    "own_label_values",
     "plot_budget_curve",
     "plot_detection_curves",
     "point_scores",

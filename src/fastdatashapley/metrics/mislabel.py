@@ -4,6 +4,11 @@ A fraction of the training labels is flipped, each to another class drawn unifor
 is valued, and points are inspected from the lowest value up. Reported: the AUROC of "flipped" against the
 suspicion -value, the F1 when the lowest ``n_flipped`` points are flagged, and the detection curve.
 
+A per-sample method gives a value per training point for every sample and label; it is reduced to one score
+per point, the mean over samples of the point's value at each sample's own label (``point_scores``). The
+AUROC's confidence interval is a percentile bootstrap over those samples (``mislabel_summary``); a global
+vector has no samples to resample and no interval.
+
 Only numpy and scipy are imported, so report rules run without torch.
 """
 
@@ -16,6 +21,7 @@ from scipy.stats import rankdata
 
 MISLABEL_STREAM = zlib.crc32(b"mislabel")  # the seed stream of the flips: [seed, MISLABEL_STREAM]
 MAX_FRACTION = 0.5  # beyond half the labels flipped, "mislabeled" is the majority
+_BOOT_CHUNK = 1 << 22  # entries of one bootstrap chunk's count matrix and scores: ~32 MiB whatever n and T are
 
 
 def flip_labels(y: np.ndarray, fraction: float, n_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +49,19 @@ def flip_labels(y: np.ndarray, fraction: float, n_classes: int, seed: int = 0) -
     return noisy, flipped.astype(np.int64)
 
 
+def own_label_values(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each sample's values at its own label: ``[n, T]`` from per-sample values ``[n, T, m]`` and labels ``[T]``."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 3:
+        raise ValueError(f"values must be [n, T, m], got shape {v.shape}")
+    labels = np.asarray(labels)
+    if labels.shape != (v.shape[1],):
+        raise ValueError(f"labels must be [T={v.shape[1]}], got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= v.shape[2]):
+        raise ValueError(f"labels must lie in [0, {v.shape[2]}), got range [{labels.min()}, {labels.max()}]")
+    return v[:, np.arange(labels.size), labels]
+
+
 def point_scores(values: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     """One score per training point ``[n]`` from per-sample values ``[n, T, m]`` and test labels ``[T]``.
 
@@ -58,12 +77,7 @@ def point_scores(values: np.ndarray, labels: np.ndarray | None = None) -> np.nda
         raise ValueError(f"values must be [n, T, m] or [n], got shape {v.shape}")
     if labels is None:
         raise ValueError("labels [T] are required for per-sample values [n, T, m]")
-    labels = np.asarray(labels)
-    if labels.shape != (v.shape[1],):
-        raise ValueError(f"labels must be [T={v.shape[1]}], got shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= v.shape[2]):
-        raise ValueError(f"labels must lie in [0, {v.shape[2]}), got range [{labels.min()}, {labels.max()}]")
-    return v[:, np.arange(labels.size), labels].mean(axis=1)
+    return own_label_values(v, labels).mean(axis=1)
 
 
 def _flipped_mask(scores: np.ndarray, flipped: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +97,15 @@ def _flipped_mask(scores: np.ndarray, flipped: np.ndarray, n: int | None = None)
     return scores, mask
 
 
+def _auroc(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """AUROC ``[B]`` of suspicion ``-scores`` for each column of ``scores`` ``[n, B]`` against the flipped ``mask``
+    ``[n]`` (both classes present): the Mann-Whitney rank sum, ties at average ranks (a flipped-clean tie counts
+    1/2)."""
+    k, clean = int(mask.sum()), int((~mask).sum())
+    ranks = rankdata(-scores, axis=0)
+    return (ranks[mask].sum(axis=0) - k * (k + 1) / 2.0) / (k * clean)
+
+
 def detection(scores: np.ndarray, flipped: np.ndarray, n: int) -> dict:
     """Detection of the ``flipped`` indices ``[k]`` among ``n`` points with scores ``[n]`` (suspicion = -score).
 
@@ -95,8 +118,7 @@ def detection(scores: np.ndarray, flipped: np.ndarray, n: int) -> dict:
     k, clean = int(mask.sum()), int((~mask).sum())
     if k == 0 or clean == 0:
         return {"auroc": float("nan"), "f1_at_k": float("nan"), "n_flipped": k}
-    ranks = rankdata(-scores)  # average ranks: a tie between a flipped and a clean point counts 1/2
-    auroc = (ranks[mask].sum() - k * (k + 1) / 2.0) / (k * clean)
+    auroc = _auroc(scores[:, None], mask)[0]
     flagged = np.argsort(scores, kind="stable")[:k]
     hits = int(mask[flagged].sum())
     f1 = 2.0 * hits / (flagged.size + k)  # 2 TP / (flagged + flipped)
@@ -113,3 +135,61 @@ def detection_curve(scores: np.ndarray, flipped: np.ndarray) -> tuple[np.ndarray
     if not mask.any():
         return inspected, np.full(scores.size + 1, np.nan)
     return inspected, found / mask.sum()
+
+
+def _per_sample_scores(per_sample: np.ndarray, flipped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validated own-label values ``[n, T]`` (finite, T >= 1) and the flipped mask ``[n]``."""
+    v = np.asarray(per_sample, dtype=float)
+    if v.ndim != 2 or v.shape[1] < 1:
+        raise ValueError(f"per_sample must be [n, T] with T >= 1, got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("per_sample must be finite")
+    _, mask = _flipped_mask(v[:, 0], flipped)
+    return v, mask
+
+
+def bootstrap_aurocs(per_sample: np.ndarray, flipped: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """AUROC ``[n_boot]`` of the point scores recomputed on bootstrap resamples of the samples.
+
+    ``per_sample`` ``[n, T]`` holds each training point's own-label value for each of the T samples the score
+    averages (explainer pool or test samples). Each replicate draws T sample indices with replacement
+    (``np.random.default_rng(seed)``), scores every point by its mean over the draw, and ranks as
+    :func:`detection` does. Replicates run in chunks, as a count matrix times ``per_sample``, so memory stays
+    small for any n and T. No flipped or no clean point: NaN throughout.
+    """
+    v, mask = _per_sample_scores(per_sample, flipped)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    if not mask.any() or mask.all():
+        return np.full(n_boot, np.nan)
+    n, t = v.shape
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _BOOT_CHUNK // max(n, t))
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        counts = np.zeros((b, t))
+        np.add.at(counts, (np.arange(b)[:, None], rng.integers(0, t, size=(b, t))), 1.0)
+        out[start : start + b] = _auroc(v @ (counts.T / t), mask)  # scores [n, b]
+    return out
+
+
+def mislabel_summary(per_sample: np.ndarray, flipped: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
+                     seed: int = 0) -> dict:
+    """One row of the mislabel table: ``auroc, auroc_ci_low, auroc_ci_high, f1_at_k, n_flipped``.
+
+    ``per_sample`` ``[n, T]`` (own-label values per sample, see :func:`bootstrap_aurocs`) is scored by its mean
+    over the T samples; ``auroc`` and ``f1_at_k`` are :func:`detection`'s, and the interval is the percentile
+    bootstrap over the samples (``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of ``n_boot``
+    replicates, seeded). A global vector ``[n]`` has no samples to resample: its interval is NaN.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    v = np.asarray(per_sample, dtype=float)
+    result = detection(v if v.ndim == 1 else v.mean(axis=1), flipped, v.shape[0])
+    low = high = float("nan")
+    if v.ndim != 1 and not np.isnan(result["auroc"]):
+        boots = bootstrap_aurocs(v, flipped, n_boot=n_boot, seed=seed)
+        low, high = (float(q) for q in np.quantile(boots, [(1.0 - level) / 2.0, (1.0 + level) / 2.0]))
+    return {"auroc": result["auroc"], "auroc_ci_low": low, "auroc_ci_high": high, "f1_at_k": result["f1_at_k"],
+            "n_flipped": result["n_flipped"]}

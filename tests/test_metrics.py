@@ -278,3 +278,24 @@ def test_metrics_import_without_torch():
     env = os.environ | {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     code = "import sys, fastdatashapley.metrics; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_seeds_table_averages_each_key_over_the_seeds_that_have_it():
+    from fastdatashapley.metrics import seeds_table
+
+    a = pd.DataFrame({"method": ["fds", "loo"], "eta": [0.1, 0.1], "mean": [2.0, 1.0], "std": [9.0, 9.0]})
+    b = pd.DataFrame({"method": ["fds", "loo"], "eta": [0.1, 0.1], "mean": [4.0, 1.0], "std": [9.0, 9.0]})
+    c = pd.DataFrame({"method": ["fds"], "eta": [0.1], "mean": [6.0], "std": [9.0]})
+    out = seeds_table({0: a, 1: b, 2: c}, "value_loss")
+    assert list(out.columns) == ["method", "eta", "mean", "std", "ci_low", "ci_high", "n_seeds"]
+    assert list(out["method"]) == ["fds", "loo"] and list(out["n_seeds"]) == [3, 2]
+    fds = out.iloc[0]
+    assert fds["mean"] == 4.0 and fds["std"] == 2.0
+    half = st.t.ppf(0.975, 2) * 2.0 / np.sqrt(3)
+    assert fds["ci_low"] == pytest.approx(4.0 - half) and fds["ci_high"] == pytest.approx(4.0 + half)
+    assert out.iloc[1]["std"] == 0.0
+    many = seeds_table({0: pd.DataFrame({"method": ["fds"], "auroc": [0.8], "f1_at_k": [0.5]}),
+                        1: pd.DataFrame({"method": ["fds"], "auroc": [0.9], "f1_at_k": [0.7]})}, "mislabel")
+    assert many.iloc[0]["auroc_mean"] == pytest.approx(0.85) and many.iloc[0]["f1_at_k_mean"] == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="no seed summary"):
+        seeds_table({0: a}, "cost")

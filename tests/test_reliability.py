@@ -317,6 +317,14 @@ def test_run_names_are_safe_folder_names(run, ok):
     ({"noise": {"fraction": 0.6}}, "config key noise.fraction = 0.6 breaks the schema rule 'maximum'"),
     ({"noise": {"fraction": -0.1}}, "config key noise.fraction = -0.1 breaks the schema rule 'minimum'"),
     ({"noise": {"frac": 0.1}}, "config error: unknown key noise.frac; config key noise takes fraction, seed"),
+    ({"evaluation": {"lds": {"alpha": 1.0}}}, "config key evaluation.lds.alpha = 1.0 breaks the schema rule "
+                                              "'exclusiveMaximum'"),
+    ({"evaluation": {"lds": {"alpha": 0}}}, "config key evaluation.lds.alpha = 0 breaks the schema rule "
+                                            "'exclusiveMinimum'"),
+    ({"evaluation": {"lds": {"subsets": 9}}}, "config key evaluation.lds.subsets = 9 breaks the schema rule 'minimum'"),
+    ({"seeds": []}, "config key seeds = [] breaks the schema rule 'minItems'"),
+    ({"seeds": [1, 1]}, "config key seeds = [1, 1] breaks the schema rule 'uniqueItems'"),
+    ({"seed": 3}, "config error: config key seed is now seeds, a list (one run per seed): write seeds: [3]"),
 ])
 def test_schema_errors_are_one_line(sections, message):
     from fastdatashapley.config_schema import complete_schema, validate_config  # what the workflow runs

@@ -45,7 +45,13 @@ def test_artifacts(ci_run):
     loss = pd.read_csv(r / "tables/value_loss.csv")
     assert list(loss.columns) == ["method", "eta", "mean", "std", "ci_low", "ci_high", "n_test", "p_vs_fds"]
     assert {"fds", "afds", "gfds", "gfds+", "loo/global", "random/per_sample"} <= set(loss["method"])
-    assert sorted(loss["eta"].unique()) == [0.05, 0.1, 0.15, 0.2] and (loss["n_test"] == 10).all()
+    assert sorted(loss["eta"].unique()) == [0.01, 0.02, 0.05, 0.1, 0.15, 0.2] and (loss["n_test"] == 10).all()
+    assert (loss["ci_low"] <= loss["mean"] + 1e-12).all() and (loss["mean"] <= loss["ci_high"] + 1e-12).all()
+    assert loss.loc[loss["method"] == "fds", "p_vs_fds"].isna().all() and loss["p_vs_fds"].notna().sum() > 0
+    lds = pd.read_csv(r / "tables/lds.csv")
+    assert list(lds.columns) == ["method", "mean", "ci_low", "ci_high", "n_test", "n_undefined"]
+    assert len(lds) == len(loss["method"].unique()) and (lds["n_test"] == 10).all()
+    assert UtilityTable.load(r / "utility/lds-full.npz").masks.shape == (20, 20)
     cost = pd.read_csv(r / "tables/cost.csv")
     assert (cost["seconds"] > 0).all()
     for fig in ("value_loss", "top10_fds", "top10_gfds+"):
@@ -87,7 +93,23 @@ def edited(ci_run, tmp_path):
 def test_editing_one_baseline_reruns_only_it_and_downstream(edited, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", baselines={"tmc": {"n_permutations": 12, "batch_permutations": 10}})
     jobs = dry_run_jobs(edited, cfg)
-    assert jobs == {"baseline": 2, "removal": 2, "report_tables": 1, "all": 1}, jobs
+    assert jobs == {"baseline": 2, "removal": 2, "report_tables": 1, "lds_table": 1, "all": 1}, jobs
+
+
+def test_editing_lds_subsets_reruns_only_the_lds_design_its_shards_and_table(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", evaluation={"lds": {"subsets": 24}})
+    jobs = dry_run_jobs(edited, cfg)
+    assert jobs == {"design": 1, "shard": 1, "merge": 1, "lds_table": 1, "all": 1}, jobs
+
+
+def test_a_second_seed_reruns_only_the_seed_dependent_jobs_in_its_own_folder(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", seeds=[0, 1])
+    jobs = dry_run_jobs(edited, cfg)
+    assert "prepare_data" not in jobs and "top10_grid" not in jobs, jobs  # seed-independent / first seed only
+    assert jobs["split"] == 1 and jobs["service_model"] == 1 and jobs["lds_table"] == 1, jobs
+    assert jobs["seeds_table"] == 2, jobs  # value_loss_seeds and lds_seeds
+    proc = snakemake(edited, "--dry-run", config=cfg)
+    assert "results/ci/seeds/1/split.npz" in proc.stdout and "results/ci/tables/lds_seeds.csv" in proc.stdout
 
 
 def test_editing_the_eta_list_reruns_only_removal_and_report(edited, tmp_path):

@@ -18,6 +18,7 @@ include: "workflow/rules/explainers.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/lds.smk"
+include: "workflow/rules/budget.smk"
 include: "workflow/rules/exact.smk"
 include: "workflow/rules/grouping.smk"
 

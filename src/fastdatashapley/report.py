@@ -27,13 +27,16 @@ def method_label(scope: str, method: str, explainers: Sequence[str]) -> str:
     return method if scope == "per_sample" and method in explainers else f"{method}/{scope}"
 
 
-def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None) -> None:
-    """Write ``frame`` as CSV (and as a Markdown table, floats to 3 decimals), atomically."""
+def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None,
+                notes: Sequence[str] = ()) -> None:
+    """Write ``frame`` as CSV (and as a Markdown table, floats to 3 decimals, followed by ``notes`` as a bulleted
+    list), atomically."""
     with atomic_path(csv_path) as tmp:
         frame.to_csv(tmp, index=False)
     if md_path is not None:
+        bullets = "".join(f"- {note}\n" for note in notes)
         with atomic_path(md_path) as tmp:
-            Path(tmp).write_text(to_markdown(frame) + "\n")
+            Path(tmp).write_text(to_markdown(frame) + "\n" + (f"\n{bullets}" if bullets else ""))
 
 
 def to_markdown(frame: pd.DataFrame) -> str:

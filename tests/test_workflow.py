@@ -70,7 +70,7 @@ def edited(ci_run, tmp_path):
 def test_editing_one_baseline_reruns_only_it_and_downstream(edited, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", baselines={"tmc": {"n_permutations": 12, "batch_permutations": 10}})
     jobs = dry_run_jobs(edited, cfg)
-    assert jobs == {"baseline": 2, "removal": 2, "report_tables": 1, "all": 1}, jobs
+    assert jobs == {"baseline": 2, "removal": 2, "report_tables": 1, "lds_table": 1, "all": 1}, jobs
 
 
 def test_editing_the_eta_list_reruns_only_removal_and_report(edited, tmp_path):
@@ -171,7 +171,7 @@ def test_a_baseline_registered_in_a_plugin_runs_through_the_workflow(edited, tmp
     methods = ["loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random", "label_agreement"]
     cfg = write_config(tmp_path / "c.yaml", plugins=[str(plugin)], baselines={"methods": methods,
                                                                              "label_agreement": {"weight": 2.0}})
-    assert dry_run_jobs(edited, cfg) == {"baseline": 2, "removal": 2, "report_tables": 1, "all": 1}
+    assert dry_run_jobs(edited, cfg) == {"baseline": 2, "removal": 2, "report_tables": 1, "lds_table": 1, "all": 1}
     proc = snakemake(edited, f"{RUN}/tables/value_loss.csv", config=cfg)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     split = load_npz(edited / RUN / "split.npz")

@@ -43,8 +43,9 @@ def _check_budget_curve(study: Mapping[str, Any], n_train: int) -> None:
     """Per-sample KernelSHAP solves for n values from the table's rows, so every budget needs at least n rows."""
     small = sorted(b for b in study.get("budgets") or () if b < n_train)
     if small and "kernelshap" in study.get("methods", ()):
-        raise ConfigError(f"budget_curve.budgets = {small} are below split.n_train = {n_train}: per-sample KernelSHAP "
-                          f"needs at least n coalitions (limit {n_train}; or drop kernelshap from budget_curve.methods)")
+        raise ConfigError(f"budget_curve.budgets = {small} are below split.n_train = {n_train}: per-sample "
+                          f"KernelSHAP needs at least n coalitions (limit {n_train}; or drop kernelshap from "
+                          f"budget_curve.methods)")
 
 
 def class_counts(dataset: str, classes: list[int] | None) -> tuple[list[int], list[int], bool] | None:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from common import start
 
-from fastdatashapley.data import TEST
+from fastdatashapley.data import probe_test_rows
 from fastdatashapley.io import load_npz, load_values, split_sizes
 from fastdatashapley.metrics import lds_own_label, lds_summary
 from fastdatashapley.report import method_label, write_table
@@ -15,9 +15,7 @@ log = start(snakemake)  # noqa: F821
 p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 split, probes = load_npz(inp.split), load_npz(inp.probes)
 sizes = split_sizes(split)
-test = np.flatnonzero(probes["role"] == TEST)
-if not np.array_equal(probes["idx"][test], split["idx_test"]):
-    raise ValueError(f"{inp.probes}: its test probes are not the split's test samples in order")
+test = probe_test_rows(probes, split["idx_test"], inp.probes)
 labels = split["y_test"]
 table = UtilityTable.load(inp.table)
 utilities, null = table.utilities[:, test], table.null[test]  # [M, T, m], [T, m]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import snakemake, write_config
+from workflow_helpers import dry_run_jobs, snakemake, write_config
 
 from fastdatashapley.io import load_npz, load_values, read_json
 from fastdatashapley.utility_table import UtilityTable
@@ -63,23 +63,6 @@ def test_artifacts(ci_run):
 def test_rerun_is_a_no_op(ci_run):
     proc = snakemake(ci_run, "--dry-run")
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
-
-
-def dry_run_jobs(workdir: Path, config: Path) -> dict[str, int]:
-    """Job counts per rule of a dry run of ``config`` on a finished run in ``workdir``."""
-    proc = snakemake(workdir, "--dry-run", "--quiet", "rules", config=config)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    counts = {}
-    lines = (proc.stdout + proc.stderr).splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("job ")), None)
-    if start is None:
-        return counts
-    for line in lines[start + 2 :]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 @pytest.fixture
@@ -210,7 +193,7 @@ def test_a_baseline_registered_in_a_plugin_runs_through_the_workflow(edited, tmp
     methods = ["loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random", "label_agreement"]
     cfg = write_config(tmp_path / "c.yaml", plugins=[str(plugin)], baselines={"methods": methods,
                                                                              "label_agreement": {"weight": 2.0}})
-    assert dry_run_jobs(edited, cfg) == {"baseline": 2, "removal": 2, "report_tables": 1, "all": 1}
+    assert dry_run_jobs(edited, cfg) == {"baseline": 2, "removal": 2, "report_tables": 1, "lds_table": 1, "all": 1}
     proc = snakemake(edited, f"{RUN}/tables/value_loss.csv", config=cfg)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     split = load_npz(edited / RUN / "split.npz")

@@ -38,3 +38,20 @@ def write_config(path: Path, **overrides) -> Path:
             cfg[section] = values
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def dry_run_jobs(workdir: Path, config: Path) -> dict[str, int]:
+    """Job counts per rule of a dry run of ``config`` in ``workdir`` (jobs still to run, if a run is there)."""
+    proc = snakemake(workdir, "--dry-run", "--quiet", "rules", config=config)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = {}
+    lines = (proc.stdout + proc.stderr).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("job ")), None)
+    if start is None:
+        return counts
+    for line in lines[start + 2 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -2,8 +2,9 @@
 
 The schema checks types, ranges and names; these check what depends on the dataset and the machine: that
 ``split.n_train`` divides into the classes, that the split asks for no more images than the dataset has, that a
-positive ``noise.fraction`` flips at least one label, and that ``device: cuda`` has a CUDA device. Each problem
-is one :class:`ConfigError` line that names the config key and its limit. :func:`schema_error_message` turns a schema violation into such a line too.
+positive ``noise.fraction`` flips at least one label, that the budget study's budgets give KernelSHAP at least n
+coalitions, and that ``device: cuda`` has a CUDA device. Each problem is one :class:`ConfigError` line that names
+the config key and its limit; :func:`schema_error_message` turns a schema violation into such a line too.
 
 Dataset sizes come from the dataset registry (:data:`fastdatashapley.data.DATASETS`: images per class in the
 train and eval parts), so no data file is read; ``data.classes`` subsets select from it. No Snakemake here.
@@ -30,12 +31,22 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
     if counts is not None:
         _check_split(data["dataset"], split, *counts)
     _check_noise(config.get("noise") or {}, split["n_train"])
+    _check_budget_curve(config.get("budget_curve") or {}, split["n_train"])
     if check_device and config.get("device") == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError("device: cuda, but torch finds no CUDA device on this machine "
                               "(torch.cuda.is_available() is False); set device: auto or cpu")
+
+
+def _check_budget_curve(study: Mapping[str, Any], n_train: int) -> None:
+    """Per-sample KernelSHAP solves for n values from the table's rows, so every budget needs at least n rows."""
+    small = sorted(b for b in study.get("budgets") or () if b < n_train)
+    if small and "kernelshap" in study.get("methods", ()):
+        raise ConfigError(f"budget_curve.budgets = {small} are below split.n_train = {n_train}: per-sample "
+                          f"KernelSHAP needs at least n coalitions (limit {n_train}; or drop kernelshap from "
+                          f"budget_curve.methods)")
 
 
 def class_counts(dataset: str, classes: list[int] | None) -> tuple[list[int], list[int], bool] | None:

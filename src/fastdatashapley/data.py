@@ -289,6 +289,16 @@ def take_probes(rest: np.ndarray, keep: np.ndarray, n_val: int, n_pool: int) -> 
     return kept[:n_val], kept[n_val : n_val + n_pool]
 
 
+def probe_test_rows(probes: dict[str, np.ndarray], idx_test: np.ndarray, source: str = "probes") -> np.ndarray:
+    """Rows ``[T]`` of a probe set (``role [P]``, ``idx [P]``) that hold the split's test samples ``idx_test [T]``,
+    in the split's order: the columns of a utility table to read for the test samples. ValueError naming
+    ``source`` when they are not exactly those samples in that order."""
+    rows = np.flatnonzero(np.asarray(probes["role"]) == TEST)
+    if not np.array_equal(np.asarray(probes["idx"])[rows], idx_test):
+        raise ValueError(f"{source}: its test probes are not the split's test samples in order")
+    return rows
+
+
 def load_configured(cfg: dict) -> Dataset:
     """:func:`load_dataset` from the workflow's ``data`` config section."""
     return load_dataset(cfg["dataset"], cfg.get("root", "data"), download=cfg.get("download", False),

@@ -64,13 +64,16 @@ def value_loss_tables(losses: Mapping[str, tuple[np.ndarray, np.ndarray]], etas:
     return curve, table
 
 
-def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None) -> None:
-    """Write ``frame`` as CSV (and as a Markdown table, floats to 3 decimals), atomically."""
+def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike | None = None,
+                notes: Sequence[str] = ()) -> None:
+    """Write ``frame`` as CSV (and as a Markdown table, floats to 3 decimals, followed by ``notes`` as a bulleted
+    list), atomically."""
     with atomic_path(csv_path) as tmp:
         frame.to_csv(tmp, index=False)
     if md_path is not None:
+        bullets = "".join(f"- {note}\n" for note in notes)
         with atomic_path(md_path) as tmp:
-            Path(tmp).write_text(to_markdown(frame) + "\n")
+            Path(tmp).write_text(to_markdown(frame) + "\n" + (f"\n{bullets}" if bullets else ""))
 
 
 def to_markdown(frame: pd.DataFrame) -> str:

@@ -19,6 +19,9 @@ from fastdatashapley.designs import DESIGNS
 from fastdatashapley.designs import design_options as _design_options
 from fastdatashapley.designs import design_size as _design_size
 from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, PER_SAMPLE, of_kind
+from fastdatashapley.methods.tmc import (
+    permutations_for_budget as tmc_permutations_for_budget,
+)
 from fastdatashapley.registry import load_plugins, wildcard_pattern
 
 
@@ -75,6 +78,7 @@ CLUSTER_SHARD_SIZE = ENGINE_BLOCK
 EVAL = config["evaluation"]
 EXPL = config["explainers"]
 BASELINES = config["baselines"]
+BUDGET = config["budget_curve"]
 N_TRAIN = SPLIT["n_train"]
 
 # Every artifact that `snakemake` (rule all) builds for the first seed; each rule file appends its own, as
@@ -119,17 +123,22 @@ def design_options(design):
     return _design_options(design, config)
 
 
-def shard_size(design):
-    """Sub-models per shard of a design. auto: the whole design in one shard when jobs run on this machine
-    (every shard job takes all cores, so local shards would run one after another, each paying start-up);
-    CLUSTER_SHARD_SIZE under a cluster executor, whose jobs (remote_exec) see the same value.
+def shard_rows(rows):
+    """Sub-models per shard of a design of ``rows`` rows. auto: the whole design in one shard when jobs run on
+    this machine (every shard job takes all cores, so local shards would run one after another, each paying
+    start-up); CLUSTER_SHARD_SIZE under a cluster executor, whose jobs (remote_exec) see the same value.
     """
     size = COAL["shard_size"]
     if size != "auto":
         return size
     if workflow.local_exec and not workflow.remote_exec:
-        return design_size(design)
+        return rows
     return CLUSTER_SHARD_SIZE
+
+
+def shard_size(design):
+    """Sub-models per shard of a design of the main run."""
+    return shard_rows(design_size(design))
 
 
 def shard_ids(design):
@@ -234,3 +243,64 @@ def grouping_config(grouping):
     """The grouping section of one study grouping (the config's n_groups)."""
     kind, features = grouping.split("-", 1)
     return {**config["grouping"], "kind": kind, "features": features}
+
+
+# The budget study: each (method, budget) point of budget_curve, and where its table and values come from.
+# A study design is the main design of the same name (same seed stream, shard size and engine blocks) with
+# budget rows, so where the main run has a design of that size its table and explainer are reused.
+BUDGET_POINTS = [(m, b) for m in BUDGET["methods"] for b in sorted(BUDGET["budgets"])]
+# The study's per-sample KernelSHAP reads the table FDS trains on, with the full trainer.
+KERNELSHAP_DESIGN = METHODS.get("fds").design
+
+
+def budget_dir(budget):
+    return f"{R}/budget/{budget}"
+
+
+def budget_table(budget, design, trainer):
+    """The utility table of ``design`` with ``budget`` rows: the main run's when its design has that size."""
+    if design_size(design) == budget:
+        return f"{R}/utility/{design}-{trainer}.npz"
+    return f"{budget_dir(budget)}/utility/{design}-{trainer}.npz"
+
+
+def budget_values(method, budget):
+    """The per-sample values of one budget-curve point (an explainer of the main run's size is the main one)."""
+    if method in EXPLAINER_NAMES and design_size(METHODS.get(method).design) == budget:
+        return f"{R}/values/per_sample/{method}.npz"
+    return f"{budget_dir(budget)}/values/per_sample/{method}.npz"
+
+
+def budget_tmc_settings(budget):
+    """Per-sample TMC at about ``budget`` retrainings: untruncated, with the permutation count nearest it."""
+    return {
+        **BASELINES["tmc"],
+        "n_permutations": tmc_permutations_for_budget(budget, N_TRAIN),
+        "tolerance": 0,
+    }
+
+
+def get_budget_shards(wildcards):
+    """The shard files that make up a budget study's utility table {design}-{trainer}."""
+    budget = int(wildcards.budget)
+    folder = f"{budget_dir(budget)}/shards/{wildcards.design}-{wildcards.trainer}"
+    return [
+        at(wildcards, f"{folder}/{i}.npz")
+        for i in range(-(-budget // shard_rows(budget)))
+    ]
+
+
+def get_budget_explainer_inputs(wildcards):
+    """A budget-curve explainer's table (its design with budget rows) and, for group designs, the groups."""
+    design = METHODS.get(wildcards.method).design
+    table = budget_table(
+        int(wildcards.budget), design, method_trainer(wildcards.method)
+    )
+    inputs = {"table": at(wildcards, table)}
+    if DESIGNS.get(design).groups:
+        inputs["groups"] = at(wildcards, f"{R}/groups.json")
+    return inputs
+
+
+def get_budget_kernel_table(wildcards):
+    return at(wildcards, budget_table(int(wildcards.budget), KERNELSHAP_DESIGN, "full"))

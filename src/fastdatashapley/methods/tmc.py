@@ -13,6 +13,23 @@ SETTINGS = {
 }
 
 
+def untruncated_retrainings(n_permutations: int, n: int) -> int:
+    """Sub-models an untruncated (tolerance 0) walk of ``n_permutations`` permutations over n points retrains:
+    v(D) once, then the n - 1 proper non-empty prefixes of each permutation (v(0) is the untrained null model,
+    the last prefix is D). Truncation can only lower it."""
+    return 1 + int(n_permutations) * (int(n) - 1)
+
+
+def permutations_for_budget(budget: int, n: int) -> int:
+    """The permutation count (at least 1) whose untruncated retrainings (:func:`untruncated_retrainings`) lie
+    nearest ``budget``; ties go to the larger count. The count moves in steps of n - 1, so it is within
+    (n - 1) / 2 of ``budget`` once ``budget`` >= n."""
+    if budget < 1 or n < 2:
+        raise ValueError(f"budget must be >= 1 and n >= 2, got budget = {budget}, n = {n}")
+    step = n - 1
+    return max(1, (2 * (budget - 1) + step) // (2 * step))
+
+
 def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
     """TMC values ``[n]`` or ``[n, T, m]``; the retraining count is the engine's."""
     from ..shapley import tmc

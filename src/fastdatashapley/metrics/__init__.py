@@ -1,10 +1,12 @@
 """The field's yardsticks: the linear datamodeling score (``lds``), mislabeled-data detection
-(``mislabel``), their uncertainty (``stats``) and figures (``plots``).
+(``mislabel``), their uncertainty (``stats``), accuracy against the retraining budget (``budget``) and figures
+(``plots``).
 
 Everything here reads value arrays and utility-table slices and needs only numpy, scipy, pandas and
 (inside the plotting functions) matplotlib; nothing imports torch, so report rules run without it.
 """
 
+from .budget import CURVE_COLUMNS, BudgetPoint, budget_verdicts, lds_curve
 from .lds import LDS_STREAM, lds, lds_masks, lds_own_label, lds_summary
 from .mislabel import (
     MISLABEL_STREAM,
@@ -20,15 +22,19 @@ from .plots import plot_budget_curve, plot_detection_curves
 from .stats import SEED_SUMMARIES, bootstrap_ci, seeds_summary, seeds_table, wilcoxon_p
 
 __all__ = [
+    "CURVE_COLUMNS",
     "LDS_STREAM",
     "SEED_SUMMARIES",
     "MISLABEL_STREAM",
     "bootstrap_aurocs",
+    "BudgetPoint",
     "bootstrap_ci",
+    "budget_verdicts",
     "detection",
     "detection_curve",
     "flip_labels",
     "lds",
+    "lds_curve",
     "lds_masks",
     "lds_own_label",
     "lds_summary",

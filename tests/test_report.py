@@ -23,6 +23,8 @@ def test_tables_round_trip(tmp_path):
     md = (tmp_path / "t.md").read_text().splitlines()
     assert md[0] == "| method | eta | mean | std |" and "1.235" in md[2]
     assert to_markdown(frame).count("\n") == 3
+    assert to_markdown(pd.DataFrame({"p": [3.2e-7, 0.0, 0.04]})).splitlines()[2:] == ["| 3.2e-07 |", "| 0.000 |",
+                                                                                     "| 0.040 |"]
 
 
 def test_benchmark_seconds_sums_and_names_bad_files(tmp_path):

@@ -77,9 +77,11 @@ def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike, md_path: str |
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency)."""
+    """A GitHub Markdown table (no extra dependency): floats to 3 decimals, those below 5e-4 in e-notation."""
     def cell(v) -> str:
-        return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
+        if not isinstance(v, (float, np.floating)):
+            return str(v)
+        return f"{v:.1e}" if 0 < abs(v) < 5e-4 else f"{v:.3f}"  # small p-values keep their size
 
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"

@@ -203,6 +203,6 @@ def test_a_baseline_registered_in_a_plugin_runs_through_the_workflow(edited, tmp
     loss = pd.read_csv(edited / RUN / "tables/value_loss.csv")
     rows = loss[loss["method"].str.startswith("label_agreement/")]
     assert sorted(rows["method"].unique()) == ["label_agreement/global", "label_agreement/per_sample"]
-    assert len(rows) == 8 and (rows["mean"] > 0).all()
+    assert len(rows) == 2 * 6 and (rows["mean"] > 0).all()  # two scopes x the six default etas
     order = list(loss["method"].drop_duplicates())  # registry order: the plugin comes after the built-ins
     assert order.index("label_agreement/global") > order.index("random/global")

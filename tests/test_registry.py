@@ -137,3 +137,14 @@ def test_validation_fills_defaults_and_names_the_key():
         validate_config({"baselines": {"freeshap": {"ridge": 0}}}, complete_schema(SCHEMA))
     with pytest.raises(ConfigError, match="unknown key baselines.tmc.n_perms"):
         validate_config({"baselines": {"tmc": {"n_perms": 3}}}, complete_schema(SCHEMA))
+
+
+def test_group_testing_solver_is_optional_so_existing_configs_keep_their_params():
+    config = {}
+    validate_config(config, complete_schema(SCHEMA))
+    assert config["baselines"]["group_testing"] == {"n_samples": 2048, "epsilon": 0.001}  # no solver key filled in
+    chosen = {"baselines": {"group_testing": {"solver": "closed_form"}}}
+    validate_config(chosen, complete_schema(SCHEMA))
+    assert chosen["baselines"]["group_testing"]["solver"] == "closed_form"
+    with pytest.raises(ConfigError, match="baselines.group_testing.solver"):
+        validate_config({"baselines": {"group_testing": {"solver": "simplex"}}}, complete_schema(SCHEMA))

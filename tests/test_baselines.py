@@ -155,3 +155,20 @@ def test_engine_utility_progress_bar_leaves_utilities_unchanged(setup, capfd):
         loud.progress = True
         shown = loud(masks)
     assert np.array_equal(quiet, shown) and "retraining" in capfd.readouterr().err
+
+
+def test_tmc_block_positions_setting_retrains_the_same_walk_in_fewer_calls(setup):
+    from fastdatashapley.methods import METHODS, BaselineContext
+
+    spec, init, x, y, x_test, y_test = setup["args"]
+    split = {"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test}
+    settings = {"n_permutations": 6, "tolerance": 0.01, "batch_permutations": 3}
+
+    def run(extra):
+        return METHODS.get("tmc").run(BaselineContext(split, setup["service"], "per_sample", {**settings, **extra},
+                                                      0, "cpu"))
+
+    with one_torch_thread():
+        (walk, k_walk), (blocked, k_blocked) = run({}), run({"block_positions": 4})
+    assert k_walk <= k_blocked <= k_walk + 2 * 3 * 3  # at most L - 1 discarded prefixes per permutation
+    assert np.allclose(walk, blocked, atol=1e-5)  # the engine's rounding may depend on call-mates

@@ -39,7 +39,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from . import coalitions as C
 from .devices import resolve_device
-from .shapley import check_tmc_args, check_tolerance, truncation_rule, walk_permutations
+from .shapley import check_tmc_args, check_tolerance, truncation_rule, walk_permutations, with_progress
 
 __all__ = [
     "empirical_ntk",
@@ -562,7 +562,7 @@ def _tmc(
     for start in range(0, len(perms), batch_size):
         orders = perms[start : start + batch_size]
         step = _krr_step(_PrefixKRR(K, Kx, Y, orders, ridge, settings.method), value_of)
-        walk_permutations(orders, _advancing(step, bar, len(orders) / n), v_empty, close, int(settings.patience),
+        walk_permutations(orders, with_progress(step, bar, len(orders) / n), v_empty, close, int(settings.patience),
                           total)
         bar.n = start + len(orders)  # truncation may have ended the walk early
         bar.refresh()
@@ -571,18 +571,6 @@ def _tmc(
     if not np.all(np.isfinite(values)):
         raise FloatingPointError("FreeShap values are not finite; raise ridge or check the kernels")
     return values
-
-
-def _advancing(step: Callable[[np.ndarray, int], np.ndarray], bar, per_position: float
-               ) -> Callable[[np.ndarray, int], np.ndarray]:
-    """``step`` that also advances ``bar`` by ``per_position`` (a batch's permutations / n) at each position."""
-
-    def advance(rows: np.ndarray, j: int) -> np.ndarray:
-        out = step(rows, j)
-        bar.update(per_position)
-        return out
-
-    return advance
 
 
 def _check_krr_args(method: str, batch_size: int | None = None) -> None:

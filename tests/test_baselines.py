@@ -24,7 +24,7 @@ def setup():
         args = (service.spec, service.null_state, ds.x[idx], ds.y[idx], ds.x[test], ds.y[test])
         per_sample = engine_utility(args, "per_sample")
         exact = shapley.exact(per_sample, len(idx))
-        yield {"args": args, "per_sample": per_sample, "exact": exact, "n": len(idx)}
+        yield {"args": args, "per_sample": per_sample, "exact": exact, "n": len(idx), "service": service}
 
 
 def engine_utility(args, scope):
@@ -124,3 +124,51 @@ def test_random_values_are_seeded_and_shaped():
 def test_unknown_scope_is_named(setup):
     with pytest.raises(ValueError, match="scope 'local'"):
         engine_utility(setup["args"], "local")
+
+
+def test_group_testing_solver_setting_agrees_with_the_lp_and_shows_progress(setup, capfd):
+    """``baselines.group_testing.solver``: absent means the LP (as before); ``closed_form`` is the LP's epsilon = 0
+    solution without the n (n - 1) pairwise rows. The job's engine calls show a progress bar."""
+    from fastdatashapley.methods import METHODS, BaselineContext
+
+    spec, init, x, y, x_test, y_test = setup["args"]
+    split = {"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test}
+
+    def run(settings):
+        ctx = BaselineContext(split, setup["service"], "per_sample", settings, 0, "cpu")
+        return METHODS.get("group_testing").run(ctx)
+
+    with one_torch_thread():
+        lp, k_lp = run({"n_samples": 64, "epsilon": 1e-6})
+        closed, k_closed = run({"n_samples": 64, "epsilon": 1e-6, "solver": "closed_form"})
+        direct = shapley.group_testing(fresh(setup, "per_sample"), setup["n"], 64, seed=0, solver="closed_form")
+    assert k_lp == k_closed == 65  # v(D) and the 64 tests; v(0) is the null model
+    assert np.allclose(lp, closed, atol=1e-7) and np.array_equal(closed, direct)
+    assert "retraining" in capfd.readouterr().err
+
+
+def test_engine_utility_progress_bar_leaves_utilities_unchanged(setup, capfd):
+    masks = np.random.default_rng(5).random((4, setup["n"])) < 0.5
+    with one_torch_thread():
+        quiet = fresh(setup, "per_sample")(masks)
+        loud = fresh(setup, "per_sample")
+        loud.progress = True
+        shown = loud(masks)
+    assert np.array_equal(quiet, shown) and "retraining" in capfd.readouterr().err
+
+
+def test_tmc_block_positions_setting_retrains_the_same_walk_in_fewer_calls(setup):
+    from fastdatashapley.methods import METHODS, BaselineContext
+
+    spec, init, x, y, x_test, y_test = setup["args"]
+    split = {"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test}
+    settings = {"n_permutations": 6, "tolerance": 0.01, "batch_permutations": 3}
+
+    def run(extra):
+        return METHODS.get("tmc").run(BaselineContext(split, setup["service"], "per_sample", {**settings, **extra},
+                                                      0, "cpu"))
+
+    with one_torch_thread():
+        (walk, k_walk), (blocked, k_blocked) = run({}), run({"block_positions": 4})
+    assert k_walk <= k_blocked <= k_walk + 2 * 3 * 3  # at most L - 1 discarded prefixes per permutation
+    assert np.allclose(walk, blocked, atol=1e-5)  # the engine's rounding may depend on call-mates

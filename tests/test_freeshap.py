@@ -371,3 +371,13 @@ def test_end_to_end_from_a_cnn():
     np.testing.assert_allclose(vals.sum(0), u(full)[0] - u(empty)[0], atol=1e-10)
     g = freeshap_values_global(K, Kx, y, yt, 3, 20, settings=NO_TRUNCATION)
     assert g.sum() == pytest.approx(u.accuracy(full)[0] - u.accuracy(empty)[0])
+
+
+def test_progress_bar_leaves_the_values_unchanged(capfd):
+    K, Kx = random_kernel(12, 3, 12, seed=5)
+    y = np.arange(12) % 3
+    quiet = freeshap_values(K, Kx, y, 3, 7, seed=1, settings=FreeShapSettings(batch_size=3))
+    loud = freeshap_values(K, Kx, y, 3, 7, seed=1, settings=FreeShapSettings(batch_size=3, progress=True))
+    assert np.array_equal(quiet, loud)
+    err = capfd.readouterr().err
+    assert "freeshap permutations" in err and "7.0/7" in err

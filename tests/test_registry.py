@@ -137,3 +137,19 @@ def test_validation_fills_defaults_and_names_the_key():
         validate_config({"baselines": {"freeshap": {"ridge": 0}}}, complete_schema(SCHEMA))
     with pytest.raises(ConfigError, match="unknown key baselines.tmc.n_perms"):
         validate_config({"baselines": {"tmc": {"n_perms": 3}}}, complete_schema(SCHEMA))
+
+
+def test_scale_settings_are_optional_so_existing_configs_keep_their_params():
+    """group_testing.solver and tmc.block_positions (config/scale.yaml) have no schema default: a config without
+    them validates to the same params as before they existed, so its finished jobs do not rerun."""
+    config = {}
+    validate_config(config, complete_schema(SCHEMA))
+    assert config["baselines"]["group_testing"] == {"n_samples": 2048, "epsilon": 0.001}  # no solver key filled in
+    assert config["baselines"]["tmc"] == {"n_permutations": 100, "tolerance": 0.01, "batch_permutations": 50}
+    with pytest.raises(ConfigError, match="baselines.tmc.block_positions"):
+        validate_config({"baselines": {"tmc": {"block_positions": 0}}}, complete_schema(SCHEMA))
+    chosen = {"baselines": {"group_testing": {"solver": "closed_form"}}}
+    validate_config(chosen, complete_schema(SCHEMA))
+    assert chosen["baselines"]["group_testing"]["solver"] == "closed_form"
+    with pytest.raises(ConfigError, match="baselines.group_testing.solver"):
+        validate_config({"baselines": {"group_testing": {"solver": "simplex"}}}, complete_schema(SCHEMA))

@@ -303,6 +303,36 @@ def test_tmc_batched_equals_sequential_with_truncation_and_convergence_stop(batc
     assert np.allclose(est, ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("positions", [2, 5, 64])
+def test_tmc_block_positions_walk_the_same_and_count_the_discarded_prefixes(positions):
+    """L prefix positions per call: the same values and permutations as the sequential walk; the evaluations
+    exceed its count only by prefixes past a truncation inside a block (at most L - 1 per permutation)."""
+    n = 14
+    a = rng().normal(size=n)
+    calls = []
+
+    def u(m):
+        calls.append(len(m))
+        return saturating(n, 4, late=0.004)(m) + 0.01 * np.tanh(np.asarray(m, float) @ a)
+
+    kw = dict(tolerance=0.05, stop=S.TMCStop(convergence=0.2, window=20), seed=5, return_count=True)
+    ref, (p_ref, e_ref) = S.tmc_sequential(u, n, 400, **kw)
+    calls.clear()
+    est, (p_est, e_est) = S.tmc(u, n, 400, batch_permutations=7, block_positions=positions, **kw)
+    assert p_est == p_ref and e_ref <= e_est <= e_ref + p_ref * (positions - 1)
+    assert e_est == 2 + sum(calls[1:])  # every evaluated prefix is counted (calls[0]: v(0) and v(D))
+    assert np.allclose(est, ref, atol=1e-12)
+    if positions == 64:  # a block covers the whole walk of n - 1 evaluated positions: one call per batch
+        assert len(calls) == 1 + -(-p_ref // 7)
+
+
+def test_tmc_progress_bar_reaches_the_permutations_used(capfd):
+    u, _ = additive(rng().normal(size=5))
+    quiet = S.tmc(u, 5, 30, seed=0, batch_permutations=4)
+    assert np.array_equal(S.tmc(u, 5, 30, seed=0, batch_permutations=4, progress=True), quiet)
+    assert "30.0/30" in capfd.readouterr().err
+
+
 def test_tmc_batched_equals_sequential_multi_output_with_score():
     n = 8
     u, _ = stacked(n)

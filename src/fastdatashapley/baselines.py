@@ -40,13 +40,16 @@ class EngineUtility:
 
     ``retrainer`` retrains the sub-models; ``x_test [T, C, H, W]`` and ``y_test [T]`` are the test samples.
     ``scope="global"`` returns accuracy on the test set ``[k]``; ``"per_sample"`` the softmax ``[k, T, m]``.
-    ``retrained`` counts the sub-models trained so far (the cost table's retraining count).
+    ``retrained`` counts the sub-models trained so far (the cost table's retraining count). ``progress``: show
+    the engine's progress bar in each call (for baselines that make a few large calls; TMC, which makes one
+    small call per prefix position, keeps its own bar over permutations instead).
     """
 
     retrainer: Retrainer
     x_test: np.ndarray
     y_test: np.ndarray
     scope: str
+    progress: bool = False
     retrained: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +64,7 @@ class EngineUtility:
         """Softmax of each coalition's sub-model on the test samples: ``[k, T, m]`` float64."""
         masks = np.asarray(masks, dtype=bool)
         self.retrained += int(masks.any(axis=1).sum())
-        return self.retrainer.softmax(masks, self.x_test).astype(np.float64)
+        return self.retrainer.softmax(masks, self.x_test, progress=self.progress).astype(np.float64)
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         u = self.softmax(masks)

@@ -39,7 +39,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from . import coalitions as C
 from .devices import resolve_device
-from .shapley import check_tmc_args, check_tolerance, truncation_rule, walk_permutations
+from .shapley import check_tmc_args, check_tolerance, truncation_rule, walk_permutations, with_progress
 
 __all__ = [
     "empirical_ntk",
@@ -508,7 +508,8 @@ class FreeShapSettings:
     ``patience`` consecutive steps; later points get 0 for that permutation. method: ``"incremental"``
     Cholesky (bordering, :class:`_PrefixKRR`) or ``"refit"`` (each prefix solved from scratch, for checking
     and benchmarking). batch_size: permutations advanced together (None: as many as fit in about 256 MB
-    of state). Validated on construction.
+    of state). progress: a progress bar over the permutations (advanced position by position, on stderr).
+    Validated on construction.
     """
 
     ridge: float = 1e-6
@@ -520,6 +521,7 @@ class FreeShapSettings:
     patience: int = PATIENCE
     method: Method = "incremental"
     batch_size: int | None = None
+    progress: bool = False
 
     def __post_init__(self) -> None:
         _check_ridge(self.ridge)
@@ -543,6 +545,8 @@ def _tmc(
     batches (:func:`~fastdatashapley.shapley.walk_permutations`, the walk :func:`~fastdatashapley.shapley.tmc`
     uses) with the KRR prefixes as the step (:func:`_krr_step`).
     """
+    from tqdm.auto import tqdm
+
     n, T, m = K.shape[0], Kx.shape[0], Y.shape[1]
     ridge, batch_size = float(settings.ridge), settings.batch_size
     v_empty = value_of(np.zeros((1, T, m)))[0]
@@ -553,10 +557,16 @@ def _tmc(
         per_perm = 8 * n * (n + T + m) + 8 * T * m
         batch_size = max(1, min(len(perms), (256 << 20) // per_perm))
     total = np.zeros((n,) + v_full.shape)
+    bar = tqdm(total=len(perms), desc="freeshap permutations", unit="permutation", disable=not settings.progress,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
     for start in range(0, len(perms), batch_size):
         orders = perms[start : start + batch_size]
         step = _krr_step(_PrefixKRR(K, Kx, Y, orders, ridge, settings.method), value_of)
-        walk_permutations(orders, step, v_empty, close, int(settings.patience), total)
+        walk_permutations(orders, with_progress(step, bar, len(orders) / n), v_empty, close, int(settings.patience),
+                          total)
+        bar.n = start + len(orders)  # truncation may have ended the walk early
+        bar.refresh()
+    bar.close()
     values = total / len(perms)
     if not np.all(np.isfinite(values)):
         raise FloatingPointError("FreeShap values are not finite; raise ridge or check the kernels")

@@ -376,20 +376,46 @@ class _PrefixUtility:
 
     Evaluates the active prefixes in calls of ``batch_size`` masks and returns v(D) ``grand [*out]`` at the
     last position without evaluating it; ``evaluations`` counts the utility rows evaluated.
+    ``positions``: prefix positions evaluated per call. With 1, step j evaluates the j-th prefix of the active
+    permutations only. With L > 1, step j (when not already held) evaluates positions j .. j + L - 1 of the
+    active permutations in one call and serves the next L - 1 steps from it; the prefixes of a permutation
+    truncated inside the block are evaluated but never used (they are counted). The walk, and so the values,
+    are the same whenever the utility of a coalition does not depend on which coalitions share its call.
     """
 
-    def __init__(self, utility: Utility, orders: np.ndarray, grand: np.ndarray, batch_size: int):
+    def __init__(self, utility: Utility, orders: np.ndarray, grand: np.ndarray, batch_size: int, positions: int = 1):
         self.utility, self.orders, self.grand, self.batch_size = utility, orders, grand, batch_size
-        self.prefix = np.zeros(orders.shape, dtype=bool)  # [b, n]
+        self.positions = positions
+        self.rank = np.empty_like(orders)  # rank[r, i]: position of player i in permutation r
+        np.put_along_axis(self.rank, orders, np.arange(orders.shape[1])[None], axis=1)
         self.evaluations = 0
+        self.held: tuple[int, np.ndarray, np.ndarray] | None = None  # (first position, rows, values [L, rows, O])
 
     def __call__(self, rows: np.ndarray, j: int) -> np.ndarray:
-        self.prefix[rows, self.orders[rows, j]] = True
-        if j == self.orders.shape[1] - 1:
+        last = self.orders.shape[1] - 1
+        if j == last:
             return np.repeat(self.grand.reshape(-1)[None], len(rows), axis=0)
-        self.evaluations += len(rows)
-        v = evaluate(self.utility, self.prefix[rows], self.batch_size, self.grand.shape)
-        return v.reshape(len(rows), -1)
+        if self.held is None or j >= self.held[0] + len(self.held[2]):
+            stop = min(j + self.positions, last)
+            masks = self.rank[None, rows] <= np.arange(j, stop)[:, None, None]  # [L, rows, n]
+            self.evaluations += masks.shape[0] * len(rows)
+            v = evaluate(self.utility, masks.reshape(-1, masks.shape[2]), self.batch_size, self.grand.shape)
+            self.held = (j, rows, v.reshape(masks.shape[0], len(rows), -1))
+        first, held_rows, values = self.held
+        return values[j - first][np.searchsorted(held_rows, rows)]  # rows only shrink inside a block
+
+
+def with_progress(step: Callable[[np.ndarray, int], np.ndarray], bar, per_position: float
+                  ) -> Callable[[np.ndarray, int], np.ndarray]:
+    """``step`` of :func:`walk_permutations` that also advances the tqdm ``bar`` by ``per_position`` per position
+    (the batch's permutations / n), so that a bar over permutations moves while a batch is walked."""
+
+    def advance(rows: np.ndarray, j: int) -> np.ndarray:
+        out = step(rows, j)
+        bar.update(per_position)
+        return out
+
+    return advance
 
 
 def _relative_change(now: np.ndarray, then: np.ndarray) -> float:
@@ -424,6 +450,7 @@ def tmc(
     seed: C.Seed = 0,
     return_count: bool = False,
     progress: bool = False,
+    block_positions: int = 1,
 ):
     """Truncated Monte Carlo DataShapley (Ghorbani & Zou 2019): ``[n, *out]``.
 
@@ -438,6 +465,14 @@ def tmc(
     so the result equals :func:`tmc_sequential` under the same seed, whatever ``batch_permutations`` is.
     The full coalition is never evaluated inside a permutation (v(D) is known). With ``return_count``
     returns ``(values, (permutations used, utility evaluations including v(0) and v(D)))``.
+
+    ``block_positions`` (L): evaluate L prefix positions of the active permutations per utility call
+    (:class:`_PrefixUtility`). A retraining utility pays a fixed cost per call and per training step, so the walk
+    of one position at a time costs about n^2 / 2 sequential steps whatever ``batch_permutations`` is; with
+    L positions a call trains L x ``batch_permutations`` sub-models together. Truncation decisions are unchanged;
+    prefixes past a truncation inside a block are evaluated, counted, and discarded. For a utility whose value
+    of a coalition does not depend on its call-mates the result is the same for every L (the batched engine's
+    float rounding does depend on them, about 1e-7 before training amplifies it).
     """
     from tqdm.auto import tqdm
 
@@ -445,6 +480,7 @@ def tmc(
     check_tolerance(tolerance)
     stop = _check_stop(stop)
     batch_permutations = C._check_count(batch_permutations, "batch_permutations")
+    block_positions = C._check_count(block_positions, "block_positions")
     rng = np.random.default_rng(seed)
     null, grand = _ends(utility, n, batch_size)
     rule = truncation_rule(grand, tolerance, stop.score)
@@ -452,16 +488,18 @@ def tmc(
     total = np.zeros((n, grand.size))
     snapshot = None
     done, evaluations = 0, 2
-    bar = tqdm(total=n_permutations, desc="tmc permutations", disable=not progress)
+    bar = tqdm(total=n_permutations, desc="tmc permutations", disable=not progress,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
     while done < n_permutations:
         checkpoint = (done // stop.window + 1) * stop.window
         b = min(batch_permutations, n_permutations - done, checkpoint - done)
-        block = C.permutations(n, b, seed=rng)
-        step = _PrefixUtility(utility, block, grand, batch_size)
-        walk_permutations(block, step, null.reshape(-1), close, stop.patience, total)
+        orders = C.permutations(n, b, seed=rng)
+        step = _PrefixUtility(utility, orders, grand, batch_size, block_positions)
+        walk_permutations(orders, with_progress(step, bar, b / n), null.reshape(-1), close, stop.patience, total)
         evaluations += step.evaluations
         done += b
-        bar.update(b)
+        bar.n = done  # truncation may have ended the walk early
+        bar.refresh()
         converged, snapshot = _converged(total, done, stop, snapshot)
         if converged:
             break

@@ -17,6 +17,7 @@ def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
     from ..baselines import cs_shapley
 
     engine = ctx.engine()
+    engine.progress = True  # a bar per engine call (one call per class, up to 4096 prefixes)
     values = cs_shapley(engine, ctx.settings["n_contexts"], ctx.settings["n_permutations"], seed=ctx.seed)
     return values, engine.retrained
 

@@ -19,7 +19,7 @@ def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
     from ..freeshap import FreeShapSettings
 
     s, cfg = ctx.split, ctx.settings
-    settings = FreeShapSettings(ridge=cfg["ridge"], tolerance=cfg["tolerance"])
+    settings = FreeShapSettings(ridge=cfg["ridge"], tolerance=cfg["tolerance"], progress=True)
     values = freeshap(ctx.service, s["x_train"], s["y_train"], s["x_test"], s["y_test"], ctx.scope,
                       cfg["n_permutations"], seed=ctx.seed, settings=settings, device=ctx.device)
     return values, 0

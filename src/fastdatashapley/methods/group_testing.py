@@ -9,6 +9,11 @@ from . import BASELINE, BaselineContext, Method, register
 SETTINGS = {
     "n_samples": {"type": "integer", "minimum": 2, "default": 2048},
     "epsilon": {"type": "number", "minimum": 0, "default": 0.001},
+    # No default on purpose: a config without the key keeps its params (and its finished jobs) as they were.
+    "solver": {"type": "string", "enum": ["lp", "closed_form"],
+               "description": "lp (absent: lp): one HiGHS LP over the n (n - 1) pairwise differences per output "
+                              "(per sample: T m of them); closed_form: that LP's unique epsilon = 0 solution "
+                              "directly, O(n) memory per output (docs/scale.md)"},
 }
 
 
@@ -17,7 +22,9 @@ def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
     from ..shapley import group_testing
 
     engine = ctx.engine()
-    values = group_testing(engine, ctx.n, ctx.settings["n_samples"], epsilon=ctx.settings["epsilon"], seed=ctx.seed)
+    engine.progress = True  # a bar per engine call (calls of up to 1024 tests)
+    values = group_testing(engine, ctx.n, ctx.settings["n_samples"], epsilon=ctx.settings["epsilon"], seed=ctx.seed,
+                           solver=ctx.settings.get("solver", "lp"))
     return values, engine.retrained
 
 

@@ -10,6 +10,11 @@ SETTINGS = {
     "n_permutations": {"type": "integer", "minimum": 1, "default": 100},
     "tolerance": {"type": "number", "minimum": 0, "default": 0.01},
     "batch_permutations": {"type": "integer", "minimum": 1, "default": 50},
+    # No default on purpose: a config without the key keeps its params (and its finished jobs) as they were.
+    "block_positions": {"type": "integer", "minimum": 1,
+                        "description": "prefix positions of the walk retrained per engine call (absent: 1, one "
+                                       "position at a time); larger values train block_positions x "
+                                       "batch_permutations sub-models together (docs/scale.md)"},
 }
 
 
@@ -36,7 +41,8 @@ def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
 
     cfg, engine = ctx.settings, ctx.engine()
     values = tmc(engine, ctx.n, cfg["n_permutations"], tolerance=cfg["tolerance"], seed=ctx.seed,
-                 batch_permutations=cfg["batch_permutations"], progress=True)
+                 batch_permutations=cfg["batch_permutations"], block_positions=cfg.get("block_positions", 1),
+                 progress=True)
     return values, engine.retrained
 
 

@@ -16,9 +16,12 @@ in this process with ``--threads`` torch threads, it times:
 * ``explainer``: 2 epochs of the FDS explainer (n x m outputs) on a made-up table of 2048 coalitions over the
   pool and validation probes (seconds per epoch; an epoch's cost depends on shapes, not values).
 
-Prints one JSON object (seconds, and the peak RSS of the process in MiB). Used for docs/scale.md.
+Prints one JSON object (seconds, and the peak RSS of the process in MiB). Used for docs/scale.md. The defaults
+probe ``config/scale.yaml``; ``--dataset``, ``--n``, ``--downsample`` and the service options probe another
+(``config/fashion-10k.yaml``: ``--dataset fashion-mnist --n 10000 --downsample 2 --arch digits_mlp --epochs 5
+--batch-size 100 --lr 0.003``).
 
-    .venv/bin/python benchmarks/scale_probe.py [--threads T] [--only full,removal,...]
+    .venv/bin/python benchmarks/scale_probe.py [--threads T] [--only full,removal,...] [--dataset D --n N ...]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 
 import numpy as np
 
-N, N_TEST, N_POOL, N_VAL, SEED = 1000, 100, 500, 100, 0
+N_TEST, N_POOL, N_VAL, SEED = 100, 500, 100, 0
 PARTS = ("service", "full", "approx", "removal", "narrow", "group_testing_lp", "freeshap", "explainer")
 
 
@@ -42,8 +45,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=",".join(PARTS), help="comma-separated parts: " + ",".join(PARTS))
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--n", type=int, default=1000, help="training points (split.n_train)")
+    ap.add_argument("--downsample", type=int, default=1, help="data.downsample")
+    ap.add_argument("--arch", default="digits_cnn")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=20)
+    ap.add_argument("--lr", type=float, default=1e-3)
     args = ap.parse_args()
     parts = args.only.split(",")
+    N = args.n
 
     import torch
 
@@ -51,21 +62,22 @@ def main() -> None:
     from fastdatashapley.coalitions import kernel_masks
     from fastdatashapley.data import POOL, VALIDATION, load_dataset, make_split
     from fastdatashapley.retrainer import Retrainer
-    from fastdatashapley.service import fit_service_model
+    from fastdatashapley.service import accuracy, fit_service_model
     from fastdatashapley.training import TrainerSpec
 
-    out: dict[str, float] = {"threads": args.threads, "n": N}
-    ds = load_dataset("digits")
+    out: dict[str, float] = {"threads": args.threads, "n": N, "dataset": args.dataset, "arch": args.arch}
+    ds = load_dataset(args.dataset, downsample=args.downsample)
     split = make_split(ds, N, N_TEST, 0, SEED)
     x, y = ds.x[split.train], ds.y[split.train]
     x_test = ds.x[split.test]
     probes = ds.x[np.concatenate([split.rest[: N_POOL + N_VAL], split.test])]
     out["probes"] = len(probes)
-    spec = TrainerSpec(in_shape=tuple(x.shape[1:]), n_classes=ds.n_classes, utility="last", arch="digits_cnn",
-                       optimizer="adam", lr=1e-3, epochs=50, batch_size=20, weight_decay=0.0)
+    spec = TrainerSpec(in_shape=tuple(x.shape[1:]), n_classes=ds.n_classes, utility="last", arch=args.arch,
+                       optimizer="adam", lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, weight_decay=0.0)
     t0 = time.perf_counter()
     service = fit_service_model(spec, x, y, seed=SEED, device="cpu")
     out["service_s"] = time.perf_counter() - t0
+    out["service_accuracy_outside_d"] = accuracy(service, ds.x[split.rest], ds.y[split.rest])
     retr = Retrainer(spec, service.null_state, x, y, seed=SEED, device="cpu")
     masks = kernel_masks(N, 64, seed=0)
     out["kernel_mean_size"] = float(masks.sum(1).mean())

@@ -102,3 +102,19 @@ def test_class_subset_relabels_and_keeps_parts(tmp_path):
     assert len(fm.train_idx) == 9 and len(fm.eval_idx) == 6 and fm.eval_idx.min() == 9
     with pytest.raises(ValueError, match="data.classes"):
         load_dataset("digits", classes=[3, 3])
+
+
+def test_downsample_averages_pixel_blocks_and_rejects_sizes_it_does_not_divide(tmp_path):
+    source = tmp_path / "debian"
+    write_mnist_family(source, n_train=30, n_test=20, gz=True)
+    full = load_dataset("fashion-mnist", tmp_path / "root", source_dir=source)
+    half = load_dataset("fashion-mnist", tmp_path / "root", source_dir=source, downsample=2)
+    assert half.in_shape == (1, 14, 14) and half.x.dtype == np.float32
+    assert np.array_equal(half.y, full.y) and np.array_equal(half.eval_idx, full.eval_idx)
+    block = full.x[5, 0, 2:4, 6:8]
+    assert half.x[5, 0, 1, 3] == pytest.approx(float(block.mean()), abs=1e-7)
+    assert np.allclose(half.x.mean(axis=(1, 2, 3)), full.x.mean(axis=(1, 2, 3)), atol=1e-6)
+    with pytest.raises(ValueError, match=r"data.downsample = 3 .*\(8 x 8\)"):
+        load_dataset("digits", downsample=3)
+    with pytest.raises(ValueError, match="data.downsample = 0"):
+        load_dataset("digits", downsample=0)

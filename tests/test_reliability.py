@@ -249,6 +249,8 @@ def config(**sections) -> dict:
     ({"data": {"dataset": "mnist"}, "split": {"n_test": 9000}},
      "split.n_test = 9000 asks for 900 test images per class, but the eval part of mnist has 892"),
     ({"data": {"classes": [0, 10]}}, "data.classes = [0, 10] must list at least 2 distinct labels of digits"),
+    ({"data": {"downsample": 3}}, "data.downsample = 3 must be an integer >= 1 that divides the image height and "
+                                  "width (8 x 8)"),
     ({"noise": {"fraction": 0.004}}, "noise.fraction = 0.004 flips no label of the split.n_train = 100 points "
                                      "(round(fraction * n_train) = 0); use more than 0.005, or 0 to turn noise off"),
 ])
@@ -322,6 +324,7 @@ def test_run_names_are_safe_folder_names(run, ok):
     ({"evaluation": {"lds": {"alpha": 0}}}, "config key evaluation.lds.alpha = 0 breaks the schema rule "
                                             "'exclusiveMinimum'"),
     ({"evaluation": {"lds": {"subsets": 9}}}, "config key evaluation.lds.subsets = 9 breaks the schema rule 'minimum'"),
+    ({"data": {"downsample": 0}}, "config key data.downsample = 0 breaks the schema rule 'minimum'"),
     ({"seeds": []}, "config key seeds = [] breaks the schema rule 'minItems'"),
     ({"seeds": [1, 1]}, "config key seeds = [1, 1] breaks the schema rule 'uniqueItems'"),
     ({"seed": 3}, "config error: config key seed is now seeds, a list (one run per seed): write seeds: [3]"),

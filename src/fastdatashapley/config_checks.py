@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .data import DATASETS
+from .data import DATASETS, downsampled_shape
 
 class ConfigError(ValueError):
     """A config value the workflow cannot run with; the message is one line naming the key and its limit."""
@@ -30,6 +30,11 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
     counts = class_counts(data["dataset"], data.get("classes"))
     if counts is not None:
         _check_split(data["dataset"], split, *counts)
+    if "downsample" in data and data["dataset"] in DATASETS:
+        try:
+            downsampled_shape(DATASETS.get(data["dataset"]).in_shape, data["downsample"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     _check_noise(config.get("noise") or {}, split["n_train"])
     _check_budget_curve(config.get("budget_curve") or {}, split["n_train"])
     if check_device and config.get("device") == "cuda":

@@ -95,18 +95,38 @@ def load_dataset(
     download: bool = False,
     source_dir: str | os.PathLike = "/usr/share/datasets/fashion-mnist",
     classes: list[int] | None = None,
+    downsample: int = 1,
 ) -> Dataset:
     """Load the registered dataset ``name`` (see :data:`DATASETS`).
 
     ``root`` is the torchvision root for mnist, fashion-mnist and cifar10; ``download`` lets torchvision
     fetch mnist/cifar10 into it. Fashion-MNIST is unpacked into ``root`` from the Debian package's
     ``.gz`` files in ``source_dir`` on first use. ``classes`` keeps only those labels, renumbered 0..k-1
-    in the given order (small exact-enumeration runs).
+    in the given order (small exact-enumeration runs). ``downsample = k`` averages each k x k block of pixels
+    (``[N, C, H, W]`` -> ``[N, C, H / k, W / k]``; k must divide H and W): a cheaper service model at large n.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r} (config key data.dataset); choose one of {', '.join(DATASETS.names())}")
-    ds = DATASETS.get(name).load(DataOptions(Path(root), bool(download), Path(source_dir)))
-    return ds if classes is None else _subset_classes(ds, classes)
+    source = DATASETS.get(name)
+    downsampled_shape(source.in_shape, downsample)  # fail before reading any file
+    ds = source.load(DataOptions(Path(root), bool(download), Path(source_dir)))
+    ds = ds if classes is None else _subset_classes(ds, classes)
+    return ds if downsample == 1 else _downsample(ds, downsample)
+
+
+def downsampled_shape(in_shape: tuple[int, int, int], k: int) -> tuple[int, int, int]:
+    """``(C, H / k, W / k)``; ValueError naming ``data.downsample`` unless k is an integer >= 1 dividing H and W."""
+    c, h, w = in_shape
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 or h % k or w % k:
+        raise ValueError(f"data.downsample = {k!r} must be an integer >= 1 that divides the image height and width "
+                         f"({h} x {w})")
+    return c, h // int(k), w // int(k)
+
+
+def _downsample(ds: Dataset, k: int) -> Dataset:
+    c, h, w = downsampled_shape(ds.in_shape, k)
+    x = ds.x.reshape(len(ds.x), c, h, k, w, k).mean(axis=(3, 5), dtype=np.float32)
+    return Dataset(ds.name, x, ds.y, ds.train_idx, ds.eval_idx, ds.n_classes)
 
 
 def _subset_classes(ds: Dataset, classes: list[int]) -> Dataset:
@@ -302,4 +322,5 @@ def probe_test_rows(probes: dict[str, np.ndarray], idx_test: np.ndarray, source:
 def load_configured(cfg: dict) -> Dataset:
     """:func:`load_dataset` from the workflow's ``data`` config section."""
     return load_dataset(cfg["dataset"], cfg.get("root", "data"), download=cfg.get("download", False),
-                        source_dir=cfg.get("source_dir", "/usr/share/datasets/fashion-mnist"), classes=cfg.get("classes"))
+                        source_dir=cfg.get("source_dir", "/usr/share/datasets/fashion-mnist"), classes=cfg.get("classes"),
+                        downsample=cfg.get("downsample", 1))

@@ -8,7 +8,7 @@ import torch
 from fastdatashapley.coalitions import all_masks, expand_groups, gfds_masks, group_kernel_masks, kernel_masks
 from fastdatashapley.data import POOL, TEST, VALIDATION
 from fastdatashapley.explainer import Explainer, expand, fds_loss, group_penalty, normalise
-from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
+from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer, untrained_message
 from fastdatashapley.explainer_nets import NETS, ResNet50Explainer, build_net, net_config
 from fastdatashapley.utility_table import UtilityTable
 from small_service import one_torch_thread, small_digits_service
@@ -183,6 +183,7 @@ def test_fds_recovers_the_values_of_unseen_samples_and_round_trips(game, tmp_pat
     h = explainer.history
     assert 1 <= len(h) <= 40 and {"epoch", "train_loss", "val_loss", "lr", "seconds"} <= set(h[0])
     assert explainer.meta["best_val_loss"] <= min(r["val_loss"] for r in h)
+    assert explainer.meta["best_val_loss"] < 0.5 * explainer.meta["untrained_val_loss"]  # it learned: no warning
     assert explainer.meta["trainer"] == trainer
     # one label per image
     labels = np.arange(len(test)) % M
@@ -204,6 +205,14 @@ def test_training_is_seeded_and_deterministic(game):
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert np.array_equal(a.values(x), b.values(x)) and strip(a.history) == strip(b.history)
     assert not np.array_equal(a.values(x), c.values(x))
+
+
+def test_an_explainer_that_never_leaves_its_untrained_start_is_flagged(game):
+    with pytest.warns(RuntimeWarning, match=r"explainer fds: after 2 epochs the best validation loss .* is not "
+                                            r"0.1% below the untrained net's .*lower explainers.lr"):
+        stuck = fit(game, game["kernel"], max_epochs=2, lr=1e-9)
+    assert stuck.meta["best_val_loss"] >= 0.999 * stuck.meta["untrained_val_loss"]
+    assert untrained_message("fds", 0.5, 1.0, 3) is None and untrained_message("fds", 0.9995, 1.0, 3) is not None
 
 
 def test_gfds_trains_on_a_group_design(game):
@@ -237,10 +246,18 @@ def test_gfds_plus_penalty_pulls_values_inside_a_group_together(game):
         v = e.values(game["test"])
         return np.mean([v[:, g].std(1).mean() for g in GROUPS])
 
-    free = fit(game, game["kernel"], "gfds+", groups=GROUPS, variant="penalty", gamma=0.0, max_epochs=15)
-    tied = fit(game, game["kernel"], "gfds+", groups=GROUPS, variant="penalty", gamma=1.0, max_epochs=15)
-    assert free.net_config["n_out"] == N and tied.meta["gamma"] == 1.0
-    assert spread(tied) < 0.2 * spread(free)
+    fits = [fit(game, game["kernel"], "gfds+", groups=GROUPS, variant="penalty", gamma=g, max_epochs=15)
+            for g in (0.0, 1e-3, 1e-2)]
+    assert fits[0].net_config["n_out"] == N and fits[2].meta["gamma"] == 1e-2
+    for e in fits:  # each learned (no untrained-start warning), so the spreads compare trained nets
+        assert e.meta["best_val_loss"] < 0.5 * e.meta["untrained_val_loss"]
+    spreads = [spread(e) for e in fits]
+    assert spreads[0] > spreads[1] > spreads[2] and spreads[2] < 0.75 * spreads[0], spreads
+    # at gamma = 1 on this game the penalty outweighs the fit: the untrained uniform split is the best
+    # validation loss, and the user is told
+    with pytest.warns(RuntimeWarning, match="explainer gfds\\+: after 15 epochs"):
+        tied = fit(game, game["kernel"], "gfds+", groups=GROUPS, variant="penalty", gamma=1.0, max_epochs=15)
+    assert spread(tied) < 1e-12
 
 
 # -- bad inputs ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -198,8 +199,24 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: _FitData, g
     return total / len(order)
 
 
-def train(model: nn.Module, data: _FitData, settings: ExplainerSettings, method: str) -> tuple[float, list[dict]]:
-    """Adam with reduce-on-plateau and early stopping; restores the best weights. Returns (best loss, history)."""
+#: An explainer whose best validation loss is not this fraction below its untrained net's has not learned.
+MIN_IMPROVEMENT = 1e-3
+
+
+def untrained_message(method: str, best: float, untrained: float, epochs: int) -> str | None:
+    """The warning for an explainer that never left its untrained start, or None when it did."""
+    if best < untrained * (1 - MIN_IMPROVEMENT):
+        return None
+    return (f"explainer {method}: after {epochs} epochs the best validation loss {best:.4g} is not "
+            f"{MIN_IMPROVEMENT:.1%} below the untrained net's {untrained:.4g}, so its values are (nearly) the "
+            f"untrained net's, close to the uniform split; lower explainers.lr or raise explainers.patience")
+
+
+def train(model: nn.Module, data: _FitData, settings: ExplainerSettings,
+          method: str) -> tuple[float, float, list[dict]]:
+    """Adam with reduce-on-plateau and early stopping; restores the best weights.
+
+    Returns (best validation loss, the untrained net's validation loss, history)."""
     from tqdm.auto import tqdm
 
     gen = torch.Generator().manual_seed(int(settings.seed) + 1)
@@ -209,6 +226,7 @@ def train(model: nn.Module, data: _FitData, settings: ExplainerSettings, method:
     lr_patience = max(1, settings.patience // 3) if settings.lr_patience is None else settings.lr_patience
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=lr_patience)
     best, best_state, stale, history = _val_loss(model, data, val_rows, settings), copy.deepcopy(model.state_dict()), 0, []
+    untrained = best
     t0 = time.perf_counter()
     bar = tqdm(range(settings.max_epochs), desc=f"explainer {method}", disable=not settings.progress)
     for epoch in bar:
@@ -227,7 +245,7 @@ def train(model: nn.Module, data: _FitData, settings: ExplainerSettings, method:
             if stale >= settings.patience:
                 break
     model.load_state_dict(best_state)
-    return best, history
+    return best, untrained, history
 
 
 def fit_explainer(table, x_probe: np.ndarray, role: np.ndarray, service: ServiceModel, x_train: np.ndarray,
@@ -253,9 +271,12 @@ def fit_explainer(table, x_probe: np.ndarray, role: np.ndarray, service: Service
         torch.random.default_generator.manual_seed(int(settings.seed))  # CPU generator only; nets are built there
         model = build_net(config, settings.pretrained).to(dev)
     t0 = time.perf_counter()
-    best, history = train(model, data, settings, method)
+    best, untrained, history = train(model, data, settings, method)
     model.to("cpu").eval()
-    meta = {"best_val_loss": best, "epochs": len(history), "seconds": time.perf_counter() - t0,
+    warning = untrained_message(method, best, untrained, len(history))
+    if warning:
+        warnings.warn(warning, RuntimeWarning, stacklevel=2)
+    meta = {"best_val_loss": best, "untrained_val_loss": untrained, "epochs": len(history), "seconds": time.perf_counter() - t0,
             "seed": int(settings.seed), "design": table.meta.get("design"), "trainer": table.meta.get("trainer"),
             "table": table.source, "n_coalitions": table.n_coalitions, "lr": settings.lr,
             "gamma": settings.gamma if data.pen_groups else None, "coalitions_per_x": settings.coalitions_per_x,

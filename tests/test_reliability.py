@@ -325,6 +325,9 @@ def test_run_names_are_safe_folder_names(run, ok):
                                             "'exclusiveMinimum'"),
     ({"evaluation": {"lds": {"subsets": 9}}}, "config key evaluation.lds.subsets = 9 breaks the schema rule 'minimum'"),
     ({"data": {"downsample": 0}}, "config key data.downsample = 0 breaks the schema rule 'minimum'"),
+    ({"explainers": {"lr_by_method": {"tmc": 0.1}}}, "config error: unknown key explainers.lr_by_method.tmc"),
+    ({"explainers": {"lr_by_method": {"fds": 0}}}, "config key explainers.lr_by_method.fds = 0 breaks the schema "
+                                                   "rule 'exclusiveMinimum'"),
     ({"seeds": []}, "config key seeds = [] breaks the schema rule 'minItems'"),
     ({"seeds": [1, 1]}, "config key seeds = [1, 1] breaks the schema rule 'uniqueItems'"),
     ({"seed": 3}, "config error: config key seed is now seeds, a list (one run per seed): write seeds: [3]"),

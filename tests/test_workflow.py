@@ -107,6 +107,14 @@ def test_editing_an_explainer_setting_retrains_no_sub_model(edited, tmp_path):
     assert jobs.get("explainer") == 4 and "shard" not in jobs and "baseline" not in jobs, jobs
 
 
+def test_an_explainers_own_lr_reruns_only_that_explainer(edited, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", explainers={"lr_by_method": {"fds": 0.002}})
+    jobs = dry_run_jobs(edited, cfg)
+    assert jobs.get("explainer") == 1 and jobs.get("removal") == 1 and "shard" not in jobs, jobs
+    proc = snakemake(edited, "--dry-run", config=cfg)
+    assert "results/ci/explainers/fds.pt" in proc.stdout and "explainers/afds.pt" not in proc.stdout
+
+
 def test_editing_approx_settings_retrains_only_approx_tables(edited, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", approx={"epochs": 3})
     jobs = dry_run_jobs(edited, cfg)

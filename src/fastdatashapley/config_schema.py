@@ -3,7 +3,8 @@
 The YAML template (``workflow/schemas/config.schema.yaml``) holds everything static. :func:`complete_schema`
 fills in what the registries decide: the ``data.dataset`` enum, one ``coalitions.<design>`` budget per design
 that has one, the ``baselines.methods`` and ``explainers.methods`` enums, one ``baselines.<method>`` section per
-baseline with settings, and ``explainers.trainer.<method>`` per explainer. :func:`validate_config` fills in
+baseline with settings, and ``explainers.trainer.<method>`` and ``explainers.lr_by_method.<method>`` per
+explainer. :func:`validate_config` fills in
 defaults and raises :class:`~fastdatashapley.config_checks.ConfigError` naming the key, the value and the rule it
 broke.
 """
@@ -41,6 +42,7 @@ def complete_schema(template: dict[str, Any]) -> dict[str, Any]:
     expl["trainer"]["properties"] = {m.name: {"type": "string", "enum": ["full", "approx"], "default": m.trainer}
                                      for m in explainers}
     expl["trainer"]["default"] = {m.name: m.trainer for m in explainers}
+    expl["lr_by_method"]["properties"] = {m.name: {"type": "number", "exclusiveMinimum": 0} for m in explainers}
     return schema
 
 

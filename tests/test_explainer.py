@@ -320,6 +320,7 @@ def test_broken_explainer_files_are_named(game, tmp_path):
             Explainer.load(tmp_path / "bad.pt")
 
 
+@pytest.mark.filterwarnings("ignore:explainer fds. after 1 epochs:RuntimeWarning")  # one epoch: shapes, not fit
 def test_resnet50_explainer_trains_and_minibatches_never_hold_one_probe(game):
     from fastdatashapley.explainer_training import _minibatches
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 from common import start
 
-from fastdatashapley.explainer_training import ExplainerSettings, untrained_message
+from fastdatashapley.explainer_training import ExplainerSettings
 from fastdatashapley.io import load_npz, read_json, save_values
 from fastdatashapley.methods import METHODS, ExplainerContext
 from fastdatashapley.service import ServiceModel
@@ -34,9 +34,4 @@ meta = {"method": method, "scope": "per_sample", "settings": p.settings, "second
         "probe_ids": split["idx_test"].tolist()}
 log.info("%s: %d epochs in %.1f s, best validation loss %.3g", method, len(explainer.history), seconds,
          meta["best_val_loss"])
-if "untrained_val_loss" in explainer.meta:  # learned explainers; a plugin's may not record it
-    warning = untrained_message(method, meta["best_val_loss"], explainer.meta["untrained_val_loss"],
-                                len(explainer.history))
-    if warning:
-        log.warning(warning)
 save_values(snakemake.output.values, values, meta)  # noqa: F821

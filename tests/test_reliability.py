@@ -543,3 +543,28 @@ def test_config_errors_are_one_line_before_any_job(tmp_path, overrides, message)
     assert proc.returncode != 0 and message in out, out
     assert len(out.strip().splitlines()) <= 4 and "Failed validating" not in out, out
     assert not (tmp_path / "results").exists()
+
+
+def test_a_jobs_warnings_reach_its_log_as_warning_lines(tmp_path):
+    import logging
+    import sys
+    import warnings
+
+    from fastdatashapley.logs import setup_logging
+
+    stderr, root_handlers = sys.stderr, logging.getLogger().handlers[:]
+    try:
+        log = setup_logging(tmp_path / "job.log", name="explainer")
+        log.info("started")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("explainer fds: never left its untrained start", RuntimeWarning)
+        sys.stderr.flush()
+    finally:
+        sys.stderr.close()
+        sys.stderr = stderr
+        logging.captureWarnings(False)
+        logging.getLogger().handlers[:] = root_handlers
+    lines = (tmp_path / "job.log").read_text().splitlines()
+    assert lines[0].endswith("explainer INFO started")
+    assert "py.warnings WARNING" in lines[1] and "RuntimeWarning: explainer fds: never left" in lines[1], lines

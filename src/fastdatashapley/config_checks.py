@@ -30,7 +30,7 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
     counts = class_counts(data["dataset"], data.get("classes"))
     if counts is not None:
         _check_split(data["dataset"], split, *counts)
-    if "downsample" in data and data["dataset"] in DATASETS:
+    if "downsample" in data:
         try:
             downsampled_shape(DATASETS.get(data["dataset"]).in_shape, data["downsample"])
         except ValueError as exc:

@@ -39,7 +39,8 @@ from torch.func import functional_call, jacrev, vmap
 
 from . import coalitions as C
 from .devices import resolve_device
-from .shapley import check_tmc_args, check_tolerance, truncation_rule, walk_permutations, with_progress
+from .shapley import (check_tmc_args, check_tolerance, permutation_bar, truncation_rule, walk_permutations,
+                      with_progress)
 
 __all__ = [
     "empirical_ntk",
@@ -545,8 +546,6 @@ def _tmc(
     batches (:func:`~fastdatashapley.shapley.walk_permutations`, the walk :func:`~fastdatashapley.shapley.tmc`
     uses) with the KRR prefixes as the step (:func:`_krr_step`).
     """
-    from tqdm.auto import tqdm
-
     n, T, m = K.shape[0], Kx.shape[0], Y.shape[1]
     ridge, batch_size = float(settings.ridge), settings.batch_size
     v_empty = value_of(np.zeros((1, T, m)))[0]
@@ -557,8 +556,7 @@ def _tmc(
         per_perm = 8 * n * (n + T + m) + 8 * T * m
         batch_size = max(1, min(len(perms), (256 << 20) // per_perm))
     total = np.zeros((n,) + v_full.shape)
-    bar = tqdm(total=len(perms), desc="freeshap permutations", unit="permutation", disable=not settings.progress,
-               bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
+    bar = permutation_bar(len(perms), "freeshap permutations", settings.progress)
     for start in range(0, len(perms), batch_size):
         orders = perms[start : start + batch_size]
         step = _krr_step(_PrefixKRR(K, Kx, Y, orders, ridge, settings.method), value_of)

@@ -8,7 +8,8 @@ import sys
 
 
 def setup_logging(path: str | os.PathLike | None = None, name: str = "fastdatashapley") -> logging.Logger:
-    """Log INFO and above to ``path`` (and send stderr there too, so tqdm bars land in the log).
+    """Log INFO and above to ``path`` (and send stderr there too, so tqdm bars land in the log). Python warnings
+    become WARNING log lines, with the time and the code that raised them.
 
     Without ``path`` it logs to stderr.
     """
@@ -23,4 +24,5 @@ def setup_logging(path: str | os.PathLike | None = None, name: str = "fastdatash
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
     )
+    logging.captureWarnings(True)
     return logging.getLogger(name)

@@ -405,6 +405,14 @@ class _PrefixUtility:
         return values[j - first][np.searchsorted(held_rows, rows)]  # rows only shrink inside a block
 
 
+def permutation_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar over ``total`` permutations that shows fractions (:func:`with_progress` advances it per position)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="permutation", disable=not enabled,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
+
+
 def with_progress(step: Callable[[np.ndarray, int], np.ndarray], bar, per_position: float
                   ) -> Callable[[np.ndarray, int], np.ndarray]:
     """``step`` of :func:`walk_permutations` that also advances the tqdm ``bar`` by ``per_position`` per position
@@ -474,8 +482,6 @@ def tmc(
     of a coalition does not depend on its call-mates the result is the same for every L (the batched engine's
     float rounding does depend on them, about 1e-7 before training amplifies it).
     """
-    from tqdm.auto import tqdm
-
     n, n_permutations = C.check_n(n), C._check_count(n_permutations, "n_permutations")
     check_tolerance(tolerance)
     stop = _check_stop(stop)
@@ -488,8 +494,7 @@ def tmc(
     total = np.zeros((n, grand.size))
     snapshot = None
     done, evaluations = 0, 2
-    bar = tqdm(total=n_permutations, desc="tmc permutations", disable=not progress,
-               bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
+    bar = permutation_bar(n_permutations, "tmc permutations", progress)
     while done < n_permutations:
         checkpoint = (done // stop.window + 1) * stop.window
         b = min(batch_permutations, n_permutations - done, checkpoint - done)

@@ -46,13 +46,13 @@ import numpy as np
 import torch
 
 import explainer as explainer_bench  # benchmarks/explainer.py: the default problem and the timer
-from fastdatashapley.coalitions import kernel_masks, permutations, prefix_masks
-from fastdatashapley.explainer import Explainer
-from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
-from fastdatashapley.service import ServiceModel
-from fastdatashapley.shapley import kernel_from_samples
-from fastdatashapley.training import TrainerSpec, train_models, train_submodels
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.games.coalitions import kernel_masks, permutations, prefix_masks
+from fastdatashapley.explainers.model import Explainer
+from fastdatashapley.explainers.training import ExplainerSettings, fit_explainer
+from fastdatashapley.engine.service import ServiceModel
+from fastdatashapley.games import kernel_from_samples
+from fastdatashapley.engine.training import TrainerSpec, train_models, train_submodels
+from fastdatashapley.engine.utility_table import UtilityTable
 
 N, M, S = 100, 10, 2048
 #: Retrainings of per-sample TMC with the default config (100 permutations): docs/results.md, cost table.

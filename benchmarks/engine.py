@@ -3,8 +3,8 @@
 Both arms train the *same* coalitions (Shapley-kernel sizes, uniform subsets) with the same initial
 weights, data order, epochs and probes, and return the same utilities ``[M, P, m]``:
 
-1. batched: :func:`fastdatashapley.training.train_submodels` (all coalitions at once, chunked);
-2. naive:   :func:`fastdatashapley.training.train_single` one coalition at a time, then ``predict_proba`` on the probes.
+1. batched: :func:`fastdatashapley.engine.training.train_submodels` (all coalitions at once, chunked);
+2. naive:   :func:`fastdatashapley.engine.training.train_single` one coalition at a time, then ``predict_proba`` on the probes.
 
 Each arm runs in a fresh subprocess so that its peak resident memory (``ru_maxrss``) is its own.
 Cases: ``digits_cnn`` on scikit-learn digits (n=100, 50 epochs, batch 20, lr 1e-3) and ``paper_cnn`` on
@@ -15,7 +15,7 @@ matmul peak measured in the same run, in a fresh process with the same torch thr
 ``torch.mm`` on square matrices of 1024, 2048 and 4096). Training work counts, per image a coalition really
 trains on (its members, once per epoch; padding rows are not counted), the conv / linear MACs of the arch
 times 2 for the forward pass and about 2x that for the backward (weight gradients, and input gradients for
-every layer but the first): ``6 F - 2 F_first`` FLOPs, see :mod:`fastdatashapley.training.flops`. Biases,
+every layer but the first): ``6 F - 2 F_first`` FLOPs, see :mod:`fastdatashapley.engine.training.flops`. Biases,
 ReLU, pooling, the loss, the optimiser and the probe predictions are not counted (the wall time includes
 them), so the figure is a lower bound on the arithmetic rate. The last two lines are
 ``efficiency: <paper_cnn %> <digits_cnn %>`` (batched engine, % of peak) and ``speedup: <x>x`` (digits_cnn,
@@ -80,7 +80,7 @@ def _arm(args: tuple) -> tuple[float, np.ndarray, float]:
     which, case, threads, x, y, probes, masks = args
     import torch
 
-    from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_single, train_submodels
+    from fastdatashapley.engine.training import TrainerSpec, init_state, predict_proba, train_single, train_submodels
 
     if threads:
         torch.set_num_threads(threads)
@@ -124,8 +124,8 @@ def _in_fresh_process(fn, *args):  # type: ignore[no-untyped-def]
 
 def train_gflop(arch: str, in_shape: tuple[int, int, int], masks: np.ndarray, epochs: int, n_classes: int = 10) -> float:
     """GFLOPs of training every coalition of ``masks [M, n]`` for ``epochs``: images seen x FLOPs per image."""
-    from fastdatashapley.models import build_service_model
-    from fastdatashapley.training.flops import train_flops_per_image
+    from fastdatashapley.engine.models import build_service_model
+    from fastdatashapley.engine.training.flops import train_flops_per_image
 
     per_image = train_flops_per_image(build_service_model(arch, in_shape, n_classes), in_shape)
     return float(masks.sum()) * epochs * per_image / 1e9

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from fastdatashapley import shapley as S
+from fastdatashapley import games as S
 
 SEEDS = (0, 1, 2)
 

@@ -30,13 +30,13 @@ import time
 import numpy as np
 import torch
 
-from fastdatashapley.coalitions import kernel_masks
+from fastdatashapley.games.coalitions import kernel_masks
 from fastdatashapley.data import load_dataset, make_split
-from fastdatashapley.explainer import Explainer
-from fastdatashapley.explainer_nets import build_net, net_config
-from fastdatashapley.service import ServiceModel, fit_service_model
-from fastdatashapley.shapley import kernel_from_samples
-from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_models, train_submodels
+from fastdatashapley.explainers.model import Explainer
+from fastdatashapley.explainers.nets import build_net, net_config
+from fastdatashapley.engine.service import ServiceModel, fit_service_model
+from fastdatashapley.games import kernel_from_samples
+from fastdatashapley.engine.training import TrainerSpec, init_state, predict_proba, train_models, train_submodels
 
 N, M, S = 100, 10, 2048
 

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from fastdatashapley.freeshap import FreeShapSettings, freeshap_values, ntk_kernels
+from fastdatashapley.games.estimators.freeshap import FreeShapSettings, freeshap_values
+from fastdatashapley.games.ntk import ntk_kernels
 
 
 def main() -> None:

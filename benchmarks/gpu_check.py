@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     import torch
     from types import ModuleType
 
-    from fastdatashapley.explainer import Explainer
-    from fastdatashapley.training import TrainerSpec
+    from fastdatashapley.explainers.model import Explainer
+    from fastdatashapley.engine.training import TrainerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "gpu-check:"
@@ -127,7 +127,7 @@ def strict_fp32() -> Iterator[None]:
 
 def naive_train(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, seed: int,
                 device: torch.device) -> torch.nn.Module:
-    """:func:`fastdatashapley.training.train_single` on ``device`` (the reference runs on the CPU only).
+    """:func:`fastdatashapley.engine.training.train_single` on ``device`` (the reference runs on the CPU only).
 
     The same net, initial weights, optimiser and data order, one minibatch at a time; x ``[n, C, H, W]``,
     y ``[n]``, mask ``[n]`` bool. Unlike the reference, it does not check the loss for NaN after every step
@@ -136,8 +136,8 @@ def naive_train(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, mas
     import torch
     import torch.nn.functional as F
 
-    from fastdatashapley.training import coalition_keys, epoch_orders
-    from fastdatashapley.training.reference import _optimizer
+    from fastdatashapley.engine.training import coalition_keys, epoch_orders
+    from fastdatashapley.engine.training.reference import _optimizer
 
     masks = np.asarray(mask, bool).reshape(1, -1)
     net = spec.build()
@@ -167,7 +167,7 @@ def naive_softmax(net: torch.nn.Module, probes: np.ndarray, device: torch.device
 
 def _short_problem(n_coalitions: int = 64, epochs: int = 3, n_probes: int = 100) -> tuple:
     """The utilities check's problem: (spec, init, x, y, masks, probes) from ``benchmarks/engine.py``'s data."""
-    from fastdatashapley.training import TrainerSpec, init_state
+    from fastdatashapley.engine.training import TrainerSpec, init_state
 
     engine = _bench("engine")
     x, y, probes = engine._data(8, 100, n_probes)
@@ -178,7 +178,7 @@ def _short_problem(n_coalitions: int = 64, epochs: int = 3, n_probes: int = 100)
 
 def check_utilities(dev: torch.device, args: argparse.Namespace) -> Result:
     """Engine utilities on ``dev`` against the CPU, short training; PASS if within :data:`TOLERANCE`."""
-    from fastdatashapley.training import train_submodels
+    from fastdatashapley.engine.training import train_submodels
 
     spec, init, x, y, masks, probes = _short_problem()
     run = lambda device: train_submodels(spec, init, x, y, masks, probes, seed=0, device=device)  # noqa: E731
@@ -198,7 +198,7 @@ def check_utilities(dev: torch.device, args: argparse.Namespace) -> Result:
 def _warm_up(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, probes: np.ndarray,
              dev: torch.device) -> None:
     """One short run of each arm, so that neither timed arm pays for CUDA's start-up."""
-    from fastdatashapley.training import train_submodels
+    from fastdatashapley.engine.training import train_submodels
 
     short = replace(spec, epochs=1)
     masks = np.ones((2, len(y)), bool)
@@ -220,7 +220,7 @@ def _naive_arm(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, mask
 
 def engine_case(case: tuple, dev: torch.device, limit: float) -> str:
     """One engine case on ``dev``: batched engine against the naive loop (module docstring), one line."""
-    from fastdatashapley.training import TrainerSpec, init_state, train_submodels
+    from fastdatashapley.engine.training import TrainerSpec, init_state, train_submodels
 
     name, arch, size, epochs, count, n_probes = case
     engine = _bench("engine")
@@ -256,7 +256,7 @@ def device_values(explainer: Explainer, dev: torch.device) -> Callable[[np.ndarr
     """
     import torch
 
-    from fastdatashapley.explainer import normalise
+    from fastdatashapley.explainers.model import normalise
 
     models = []
     for state in (explainer.service.state, explainer.service.null_state):
@@ -320,7 +320,7 @@ def _workflow_config(folder: Path, device: str) -> Path:
 
 def _explainer_device(workdir: Path, run: str) -> str:
     """The device the run's FDS explainer says it trained on (``?`` if its file cannot be read)."""
-    from fastdatashapley.explainer import Explainer
+    from fastdatashapley.explainers.model import Explainer
 
     try:
         return str(Explainer.load(workdir / "results" / run / "explainers" / "fds.pt").meta.get("device", "?"))

@@ -59,11 +59,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from fastdatashapley.coalitions import kernel_masks
+    from fastdatashapley.games.coalitions import kernel_masks
     from fastdatashapley.data import POOL, VALIDATION, load_dataset, make_split
-    from fastdatashapley.retrainer import Retrainer
-    from fastdatashapley.service import accuracy, fit_service_model
-    from fastdatashapley.training import TrainerSpec
+    from fastdatashapley.engine.retrainer import Retrainer
+    from fastdatashapley.engine.service import accuracy, fit_service_model
+    from fastdatashapley.engine.training import TrainerSpec
 
     out: dict[str, float] = {"threads": args.threads, "n": N, "dataset": args.dataset, "arch": args.arch}
     ds = load_dataset(args.dataset, downsample=args.downsample)
@@ -108,7 +108,7 @@ def main() -> None:
             half64[i, rng.choice(N, N // 2, replace=False)] = True
         out["wide64_half_s_per_coalition"] = per_model(retr, half64, x_test)
     if "group_testing_lp" in parts:
-        from fastdatashapley.shapley import group_testing_lp
+        from fastdatashapley.games import group_testing_lp
 
         b = rng.standard_normal(N) * 1e-3
         t = time.perf_counter()
@@ -116,7 +116,8 @@ def main() -> None:
         out["group_testing_lp_s"] = time.perf_counter() - t
         out["rss_after_lp_mib"] = rss_mib()
     if "freeshap" in parts:
-        from fastdatashapley.freeshap import FreeShapSettings, freeshap_values, ntk_kernels
+        from fastdatashapley.games.estimators.freeshap import FreeShapSettings, freeshap_values
+        from fastdatashapley.games.ntk import ntk_kernels
 
         net = service.spec.build()
         net.load_state_dict(service.state)
@@ -128,8 +129,8 @@ def main() -> None:
         out["freeshap_s_per_permutation"] = (time.perf_counter() - t) / 8
         out["rss_after_freeshap_mib"] = rss_mib()
     if "explainer" in parts:
-        from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
-        from fastdatashapley.utility_table import UtilityTable
+        from fastdatashapley.explainers.training import ExplainerSettings, fit_explainer
+        from fastdatashapley.engine.utility_table import UtilityTable
 
         pv = probes[: N_POOL + N_VAL]
         null = service.null_proba(pv)

@@ -8,7 +8,7 @@ uniform noise (:func:`blobs`); labels balanced. For each n (100, 300, 1000, 3000
    coalitions (``coalitions.kernel_masks``; their sizes scale with n, mean about n / 2) with the default
    config's service model ``digits_cnn`` (Adam, lr 1e-3, batch 20) for a fixed, small number of epochs, read
    on the table's probes; seconds per coalition (after a small warm-up run).
-2. **utility table bytes**: a :class:`~fastdatashapley.utility_table.UtilityTable` of fixed S coalitions and P
+2. **utility table bytes**: a :class:`~fastdatashapley.engine.utility_table.UtilityTable` of fixed S coalitions and P
    probes is built and the ``nbytes`` of its arrays summed (masks ``[S, n]`` bool, utilities ``[S, P, m]``,
    null and grand ``[P, m]`` float32, probe ids ``[P]`` int64). Its utilities are MADE UP (the null model's
    softmax plus noise): an explainer's training cost depends on the table's shapes, not on its values.
@@ -128,8 +128,8 @@ def _rss_mib() -> float:
 def made_up_table(service, probes: np.ndarray, n: int, s: int, seed: int = 0):  # type: ignore[no-untyped-def]
     """A UtilityTable over Shapley-kernel masks ``[s, n]`` with utilities ``[s, P, m]`` = the null model's softmax
     plus noise (MADE UP: right shapes and dtypes, meaningless values); null = grand = the null model's softmax."""
-    from fastdatashapley.coalitions import kernel_masks
-    from fastdatashapley.utility_table import UtilityTable
+    from fastdatashapley.games.coalitions import kernel_masks
+    from fastdatashapley.engine.utility_table import UtilityTable
 
     rng = np.random.default_rng(seed)
     null = service.null_proba(probes)
@@ -142,11 +142,11 @@ def measure(n: int, cfg: Config, threads: int | None) -> dict[str, float]:
     import torch
     from torch import nn
 
-    from fastdatashapley.coalitions import kernel_masks
+    from fastdatashapley.games.coalitions import kernel_masks
     from fastdatashapley.data import POOL, VALIDATION
-    from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
-    from fastdatashapley.service import ServiceModel
-    from fastdatashapley.training import TrainerSpec, init_state, train_submodels
+    from fastdatashapley.explainers.training import ExplainerSettings, fit_explainer
+    from fastdatashapley.engine.service import ServiceModel
+    from fastdatashapley.engine.training import TrainerSpec, init_state, train_submodels
 
     if threads:
         torch.set_num_threads(threads)

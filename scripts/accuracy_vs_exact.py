@@ -5,13 +5,14 @@ import numpy as np
 import pandas as pd
 from common import start
 
-from fastdatashapley.accuracy import compare
+from fastdatashapley.evaluation.accuracy import compare
 from fastdatashapley.data import POOL, TEST
-from fastdatashapley.explainer import Explainer
-from fastdatashapley.io import load_npz, load_values, split_sizes
-from fastdatashapley.report import plot_accuracy_vs_exact, write_table
-from fastdatashapley.shapley import kernel_from_samples
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.explainers.model import Explainer
+from fastdatashapley.base.io import load_npz, load_values, split_sizes
+from fastdatashapley.evaluation.figures import plot_accuracy_vs_exact
+from fastdatashapley.evaluation.tables import write_table
+from fastdatashapley.games import kernel_from_samples
+from fastdatashapley.engine.utility_table import UtilityTable
 
 log = start(snakemake)  # noqa: F821
 inp, out = snakemake.input, snakemake.output  # noqa: F821

@@ -4,11 +4,12 @@ each point cost; the table, one sentence per budget on which method is the more 
 from common import start
 
 from fastdatashapley.data import probe_test_rows
-from fastdatashapley.io import load_npz, load_values, split_sizes
+from fastdatashapley.base.io import load_npz, load_values, split_sizes
 from fastdatashapley.methods import PER_SAMPLE
-from fastdatashapley.metrics import BudgetPoint, budget_verdicts, lds_curve, plot_budget_curve
-from fastdatashapley.report import method_label, write_table
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.evaluation.budget import BudgetPoint, budget_verdicts, lds_curve
+from fastdatashapley.evaluation.figures import plot_budget_curve
+from fastdatashapley.evaluation.tables import method_label, write_table
+from fastdatashapley.engine.utility_table import UtilityTable
 
 log = start(snakemake)  # noqa: F821
 p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821

@@ -9,8 +9,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
-from fastdatashapley.logs import setup_logging  # noqa: E402
-from fastdatashapley.registry import load_plugins  # noqa: E402
+from fastdatashapley.workflow.logs import setup_logging  # noqa: E402
+from fastdatashapley.base.registry import load_plugins  # noqa: E402
 
 
 def start(smk) -> logging.Logger:

@@ -3,8 +3,8 @@
 import numpy as np
 from common import start
 
-from fastdatashapley.designs import sample
-from fastdatashapley.io import read_json, save_npz
+from fastdatashapley.games.designs import sample
+from fastdatashapley.base.io import read_json, save_npz
 
 log = start(snakemake)  # noqa: F821
 p, inp, design = snakemake.params, snakemake.input, snakemake.wildcards.design  # noqa: F821

@@ -3,8 +3,8 @@
 import pandas as pd
 from common import start
 
-from fastdatashapley.io import load_npz, read_json
-from fastdatashapley.report import write_table
+from fastdatashapley.base.io import load_npz, read_json
+from fastdatashapley.evaluation.tables import write_table
 
 log = start(snakemake)  # noqa: F821
 inp = snakemake.input  # noqa: F821

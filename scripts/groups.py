@@ -2,8 +2,8 @@
 
 from common import start
 
-from fastdatashapley.grouping import make_groups
-from fastdatashapley.io import load_npz, write_json
+from fastdatashapley.games.grouping import make_groups
+from fastdatashapley.base.io import load_npz, write_json
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821
@@ -11,7 +11,7 @@ split = load_npz(snakemake.input.split)  # noqa: F821
 g = p.grouping
 service = None
 if g["kind"] != "label" and g["features"] != "pixels":  # only model-based views import torch and read the model
-    from fastdatashapley.service import ServiceModel
+    from fastdatashapley.engine.service import ServiceModel
 
     service = ServiceModel.load(snakemake.input.model)  # noqa: F821
 groups = make_groups(g["kind"], g["features"], split["x_train"], split["y_train"], g["n_groups"], service=service, seed=p.seed)

@@ -6,10 +6,10 @@ import pandas as pd
 from common import start
 
 from fastdatashapley.data import probe_test_rows
-from fastdatashapley.io import load_npz, load_values, split_sizes
-from fastdatashapley.metrics import lds_own_label, lds_summary
-from fastdatashapley.report import method_label, write_table
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.base.io import load_npz, load_values, split_sizes
+from fastdatashapley.evaluation.lds import lds_own_label, lds_summary
+from fastdatashapley.evaluation.tables import method_label, write_table
+from fastdatashapley.engine.utility_table import UtilityTable
 
 log = start(snakemake)  # noqa: F821
 p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821

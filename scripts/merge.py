@@ -2,7 +2,7 @@
 
 from common import start
 
-from fastdatashapley.utility_table import UtilityTable, merge
+from fastdatashapley.engine.utility_table import UtilityTable, merge
 
 log = start(snakemake)  # noqa: F821
 tables = [UtilityTable.load(path) for path in snakemake.input.shards]  # noqa: F821

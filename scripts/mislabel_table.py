@@ -10,11 +10,12 @@ import pandas as pd
 from common import start
 
 from fastdatashapley.data import POOL
-from fastdatashapley.explainer import Explainer
-from fastdatashapley.io import load_npz, load_values, split_sizes
+from fastdatashapley.explainers.model import Explainer
+from fastdatashapley.base.io import load_npz, load_values, split_sizes
 from fastdatashapley.methods import PER_SAMPLE
-from fastdatashapley.metrics import detection_curve, mislabel_summary, own_label_values, plot_detection_curves
-from fastdatashapley.report import method_label, write_table
+from fastdatashapley.evaluation.mislabel import detection_curve, mislabel_summary, own_label_values
+from fastdatashapley.evaluation.figures import plot_detection_curves
+from fastdatashapley.evaluation.tables import method_label, write_table
 
 BATCH = 256  # pool images valued at once: [BATCH, n, m] float64
 

@@ -6,7 +6,7 @@ import numpy as np
 from common import start
 
 from fastdatashapley.data import load_configured
-from fastdatashapley.io import write_json
+from fastdatashapley.base.io import write_json
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params.data  # noqa: F821

@@ -4,8 +4,8 @@ import numpy as np
 from common import start
 
 from fastdatashapley.data import POOL, TEST, VALIDATION, load_configured, take_probes
-from fastdatashapley.io import load_npz, save_npz
-from fastdatashapley.service import ServiceModel
+from fastdatashapley.base.io import load_npz, save_npz
+from fastdatashapley.engine.service import ServiceModel
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821

@@ -4,10 +4,10 @@ import numpy as np
 import torch
 from common import start
 
-from fastdatashapley.io import load_npz, load_values, save_npz, split_sizes
-from fastdatashapley.removal import value_loss
-from fastdatashapley.retrainer import Retrainer
-from fastdatashapley.service import ServiceModel
+from fastdatashapley.base.io import load_npz, load_values, save_npz, split_sizes
+from fastdatashapley.evaluation.removal import value_loss
+from fastdatashapley.engine.retrainer import Retrainer
+from fastdatashapley.engine.service import ServiceModel
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821

@@ -3,9 +3,10 @@
 import pandas as pd
 from common import start
 
-from fastdatashapley.io import load_npz, load_values, split_sizes, write_json
-from fastdatashapley.provenance import table_provenance
-from fastdatashapley.report import benchmark_seconds, method_label, plot_value_loss, value_loss_tables, write_table
+from fastdatashapley.base.io import load_npz, load_values, split_sizes, write_json
+from fastdatashapley.workflow.provenance import table_provenance
+from fastdatashapley.evaluation.tables import benchmark_seconds, method_label, value_loss_tables, write_table
+from fastdatashapley.evaluation.figures import plot_value_loss
 
 log = start(snakemake)  # noqa: F821
 p, out = snakemake.params, snakemake.output  # noqa: F821

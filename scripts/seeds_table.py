@@ -3,8 +3,8 @@
 import pandas as pd
 from common import start
 
-from fastdatashapley.metrics import seeds_table
-from fastdatashapley.report import write_table
+from fastdatashapley.evaluation.stats import seeds_table
+from fastdatashapley.evaluation.tables import write_table
 
 log = start(snakemake)  # noqa: F821
 p, out = snakemake.params, snakemake.output  # noqa: F821

@@ -6,9 +6,9 @@ import numpy as np
 from common import start
 
 from fastdatashapley.data import load_configured
-from fastdatashapley.io import load_npz, write_json
-from fastdatashapley.service import accuracy, fit_service_model
-from fastdatashapley.training import TrainerSpec
+from fastdatashapley.base.io import load_npz, write_json
+from fastdatashapley.engine.service import accuracy, fit_service_model
+from fastdatashapley.engine.training import TrainerSpec
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821

@@ -2,10 +2,10 @@
 
 from common import start
 
-from fastdatashapley.io import load_npz
-from fastdatashapley.retrainer import Retrainer
-from fastdatashapley.service import ServiceModel
-from fastdatashapley.utility_table import compute_table
+from fastdatashapley.base.io import load_npz
+from fastdatashapley.engine.retrainer import Retrainer
+from fastdatashapley.engine.service import ServiceModel
+from fastdatashapley.engine.utility_table import compute_table
 
 log = start(snakemake)  # noqa: F821
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821

@@ -5,8 +5,8 @@ saved y_train (noisy); y_train_clean and the flipped indices are kept for the mi
 from common import start
 
 from fastdatashapley.data import load_configured, make_split
-from fastdatashapley.io import save_npz
-from fastdatashapley.metrics import flip_labels
+from fastdatashapley.base.io import save_npz
+from fastdatashapley.evaluation.mislabel import flip_labels
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821

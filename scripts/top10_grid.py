@@ -3,10 +3,10 @@
 import numpy as np
 from common import start
 
-from fastdatashapley.io import load_npz, load_values, split_sizes
-from fastdatashapley.removal import per_sample_values
-from fastdatashapley.report import plot_top_contributors
-from fastdatashapley.service import ServiceModel
+from fastdatashapley.base.io import load_npz, load_values, split_sizes
+from fastdatashapley.evaluation.removal import per_sample_values
+from fastdatashapley.evaluation.figures import plot_top_contributors
+from fastdatashapley.engine.service import ServiceModel
 
 log = start(snakemake)  # noqa: F821
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821

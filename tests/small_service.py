@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from fastdatashapley.data import Dataset, load_dataset
-from fastdatashapley.service import ServiceModel, fit_service_model
-from fastdatashapley.training import TrainerSpec
+from fastdatashapley.engine.service import ServiceModel, fit_service_model
+from fastdatashapley.engine.training import TrainerSpec
 
 SPEC = TrainerSpec("digits_cnn", (1, 8, 8), 3, lr=0.01, epochs=5, batch_size=6)
 

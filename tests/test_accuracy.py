@@ -1,10 +1,10 @@
-"""fastdatashapley.accuracy.compare against values whose agreement is known in closed form."""
+"""fastdatashapley.evaluation.accuracy.compare against values whose agreement is known in closed form."""
 
 import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from fastdatashapley.accuracy import compare
+from fastdatashapley.evaluation.accuracy import compare
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from small_service import one_torch_thread, small_digits_service
 
-from fastdatashapley import baselines as B
-from fastdatashapley import shapley
-from fastdatashapley.retrainer import Retrainer
-from fastdatashapley.training import train_submodels
+from fastdatashapley import games as shapley
+from fastdatashapley.engine.engine_utility import EngineUtility
+from fastdatashapley.engine.retrainer import Retrainer
+from fastdatashapley.engine.training import train_submodels
+from fastdatashapley.games.scorers import Scorer, accuracy
+from fastdatashapley.methods import METHODS, BaselineContext
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +29,20 @@ def setup():
         yield {"args": args, "per_sample": per_sample, "exact": exact, "n": len(idx), "service": service}
 
 
-def engine_utility(args, scope):
+def engine_utility(args, scope, seed=0):
     spec, init, x, y, x_test, y_test = args
-    return B.EngineUtility(Retrainer(spec, init, x, y, seed=0, device="cpu"), x_test, y_test, scope)
+    return EngineUtility(Retrainer(spec, init, x, y, seed=seed, device="cpu"), x_test, Scorer(scope, y_test))
 
 
-def fresh(setup, scope):
-    return engine_utility(setup["args"], scope)
+def run_method(setup, name, scope, settings, seed=0):
+    """Baseline ``name`` through the registry, as the workflow runs it: its ValuationResult."""
+    spec, init, x, y, x_test, y_test = setup["args"]
+    split = {"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test}
+    return METHODS.get(name).run(BaselineContext(split, setup["service"], scope, settings, seed, "cpu"))
+
+
+def fresh(setup, scope, seed=0):
+    return engine_utility(setup["args"], scope, seed)
 
 
 def rel_error(estimate, exact):
@@ -53,7 +62,7 @@ def test_engine_utility_is_the_sub_models_softmax_and_counts_retrainings(setup):
     assert np.array_equal(out, direct.astype(np.float64))
     assert u.retrained == 4  # the empty coalition is the null model: nothing trained
     assert np.array_equal(acc, (direct.argmax(2) == y_test[None]).mean(1))
-    assert np.array_equal(acc, B.accuracy_from_softmax(direct, y_test))
+    assert np.array_equal(acc, accuracy(direct, y_test))
 
 
 def test_a_coalitions_utility_does_not_depend_on_its_batch(setup):
@@ -77,7 +86,7 @@ def test_loo_is_its_definition(setup):
 def test_tmc_converges_to_the_exact_per_sample_values(setup):
     n, exact = setup["n"], setup["exact"]
     with one_torch_thread():
-        errors = [rel_error(shapley.tmc(fresh(setup, "per_sample"), n, p, tolerance=0.0, seed=1), exact) for p in (4, 64)]
+        errors = [rel_error(shapley.tmc(fresh(setup, "per_sample"), n, p, truncation=None, seed=1), exact) for p in (4, 64)]
     assert errors[1] < errors[0] / 2 and errors[1] < 0.2, errors
 
 
@@ -92,9 +101,9 @@ def test_cs_shapley_per_sample_is_the_class_wise_game_of_the_softmax(setup):
     """Per sample, CS-Shapley is the class-wise estimator on the plain softmax utility, not normalised."""
     n = setup["n"]
     with one_torch_thread():
-        u = fresh(setup, "per_sample")
-        values = B.cs_shapley(u, n_contexts=3, n_permutations=4, seed=2)
-        again = B.cs_shapley(fresh(setup, "per_sample"), n_contexts=3, n_permutations=4, seed=2)
+        u = fresh(setup, "per_sample", seed=2)  # the method's engine is seeded by the run's seed
+        values = run_method(setup, "cs_shapley", "per_sample", {"n_contexts": 3, "n_permutations": 4}, 2).values
+        again = run_method(setup, "cs_shapley", "per_sample", {"n_contexts": 3, "n_permutations": 4}, 2).values
     assert values.shape == (n, 6, 3) and np.array_equal(values, again)
     y = setup["args"][3]
     direct = shapley.class_wise(lambda masks, c: u.softmax(masks), y, 3, 4, seed=2)
@@ -104,9 +113,8 @@ def test_cs_shapley_per_sample_is_the_class_wise_game_of_the_softmax(setup):
 def test_cs_shapley_global_values_share_out_each_class_accuracy(setup):
     spec, init, x, y, x_test, y_test = setup["args"]
     with one_torch_thread():
-        u = fresh(setup, "global")
-        values = B.cs_shapley(u, n_contexts=2, n_permutations=3, seed=0)
-        full = u.softmax(np.ones((1, setup["n"]), bool))[0]
+        values = run_method(setup, "cs_shapley", "global", {"n_contexts": 2, "n_permutations": 3}).values
+        full = fresh(setup, "global").softmax(np.ones((1, setup["n"]), bool))[0]
     correct = full.argmax(1) == y_test
     for c in range(3):
         share = (correct & (y_test == c)).sum() / len(y_test)
@@ -114,11 +122,14 @@ def test_cs_shapley_global_values_share_out_each_class_accuracy(setup):
         assert total == pytest.approx(share, abs=1e-12), (c, total, share)
 
 
-def test_random_values_are_seeded_and_shaped():
-    a = B.random_values(9, 6, 3, "per_sample", seed=5)
-    assert a.shape == (9, 6, 3) and np.array_equal(a, B.random_values(9, 6, 3, "per_sample", seed=5))
-    assert B.random_values(9, 6, 3, "global", seed=5).shape == (9,)
-    assert not np.array_equal(a, B.random_values(9, 6, 3, "per_sample", seed=6))
+def test_random_values_are_seeded_and_shaped(setup):
+    def random(scope, seed):
+        return run_method(setup, "random", scope, {}, seed).values
+
+    a = random("per_sample", 5)
+    assert a.shape == (9, 6, 3) and np.array_equal(a, random("per_sample", 5))
+    assert random("global", 5).shape == (9,)
+    assert not np.array_equal(a, random("per_sample", 6))
 
 
 def test_unknown_scope_is_named(setup):
@@ -129,14 +140,9 @@ def test_unknown_scope_is_named(setup):
 def test_group_testing_solver_setting_agrees_with_the_lp_and_shows_progress(setup, capfd):
     """``baselines.group_testing.solver``: absent means the LP (as before); ``closed_form`` is the LP's epsilon = 0
     solution without the n (n - 1) pairwise rows. The job's engine calls show a progress bar."""
-    from fastdatashapley.methods import METHODS, BaselineContext
-
-    spec, init, x, y, x_test, y_test = setup["args"]
-    split = {"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test}
-
     def run(settings):
-        ctx = BaselineContext(split, setup["service"], "per_sample", settings, 0, "cpu")
-        return METHODS.get("group_testing").run(ctx)
+        result = run_method(setup, "group_testing", "per_sample", settings)
+        return result.values, result.retrained
 
     with one_torch_thread():
         lp, k_lp = run({"n_samples": 64, "epsilon": 1e-6})
@@ -158,15 +164,11 @@ def test_engine_utility_progress_bar_leaves_utilities_unchanged(setup, capfd):
 
 
 def test_tmc_block_positions_setting_retrains_the_same_walk_in_fewer_calls(setup):
-    from fastdatashapley.methods import METHODS, BaselineContext
-
-    spec, init, x, y, x_test, y_test = setup["args"]
-    split = {"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test}
     settings = {"n_permutations": 6, "tolerance": 0.01, "batch_permutations": 3}
 
     def run(extra):
-        return METHODS.get("tmc").run(BaselineContext(split, setup["service"], "per_sample", {**settings, **extra},
-                                                      0, "cpu"))
+        result = run_method(setup, "tmc", "per_sample", {**settings, **extra})
+        return result.values, result.retrained
 
     with one_torch_thread():
         (walk, k_walk), (blocked, k_blocked) = run({}), run({"block_positions": 4})

@@ -9,13 +9,14 @@ import pytest
 import yaml
 from workflow_helpers import ROOT, dry_run_jobs, snakemake, write_config
 
-from fastdatashapley.config_checks import ConfigError, check_config
-from fastdatashapley.config_schema import complete_schema, validate_config
+from fastdatashapley.workflow.config_checks import ConfigError, check_config
+from fastdatashapley.workflow.config_schema import complete_schema, validate_config
 from fastdatashapley.data import POOL, TEST, VALIDATION, probe_test_rows
 from fastdatashapley.methods.tmc import permutations_for_budget, untruncated_retrainings
-from fastdatashapley.metrics import CURVE_COLUMNS, BudgetPoint, budget_verdicts, lds_curve, lds_masks
-from fastdatashapley.report import write_table
-from fastdatashapley.shapley import tmc
+from fastdatashapley.evaluation.budget import CURVE_COLUMNS, BudgetPoint, budget_verdicts, lds_curve
+from fastdatashapley.games.coalitions import alpha_subsets
+from fastdatashapley.evaluation.tables import write_table
+from fastdatashapley.games import Truncation, tmc
 from games import additive
 
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -39,7 +40,7 @@ def test_tmc_permutations_give_the_retrainings_nearest_the_budget():
 def test_untruncated_retrainings_count_what_an_untruncated_walk_evaluates():
     n, p = 7, 4
     utility, _ = additive(np.random.default_rng(0).normal(size=(n, 3)))
-    _, (done, evaluations) = tmc(utility, n, p, tolerance=0, return_count=True)
+    _, (done, evaluations) = tmc(utility, n, p, truncation=Truncation(0), return_count=True)
     # evaluations include v(0), the null model, which no engine retrains (it counts only non-empty masks)
     assert done == p and evaluations - 1 == untruncated_retrainings(p, n) == 1 + p * (n - 1)
 
@@ -50,7 +51,7 @@ def _additive_points(n=12, t=20, m=3, seed=0):
     """An additive game per (sample, label), its held-out table slice and points of decreasing accuracy."""
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(n, t, m))
-    masks = lds_masks(n, 60, 0.5, seed=seed)
+    masks = alpha_subsets(n, 60, 0.5, seed=seed)
     utility, exact = additive(w)
     null = rng.normal(size=(t, m))
     labels = rng.integers(0, m, size=t)

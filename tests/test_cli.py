@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from fastdatashapley.cli import main, read_image
-from fastdatashapley.coalitions import kernel_masks
-from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.games.coalitions import kernel_masks
+from fastdatashapley.explainers.training import ExplainerSettings, fit_explainer
+from fastdatashapley.engine.utility_table import UtilityTable
 from small_service import one_torch_thread, small_digits_service
 
 N = 12

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from fastdatashapley import coalitions as C
+from fastdatashapley.games import coalitions as C
 
 
 def size_law(n):

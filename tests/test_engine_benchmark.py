@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from fastdatashapley.models import build_service_model
-from fastdatashapley.training.flops import forward_macs, train_flops_per_image
+from fastdatashapley.engine.models import build_service_model
+from fastdatashapley.engine.training.flops import forward_macs, train_flops_per_image
 
 
 def test_flops_hand_count_tiny_cnn():

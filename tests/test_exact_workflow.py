@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from workflow_helpers import snakemake, write_config
 
-from fastdatashapley.io import load_npz, load_values
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.base.io import load_npz, load_values
+from fastdatashapley.engine.utility_table import UtilityTable
 
 pytestmark = pytest.mark.slow
 N = 8

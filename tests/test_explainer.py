@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from fastdatashapley.coalitions import all_masks, expand_groups, gfds_masks, group_kernel_masks, kernel_masks
+from fastdatashapley.games.coalitions import all_masks, expand_groups, gfds_masks, group_kernel_masks, kernel_masks
 from fastdatashapley.data import POOL, TEST, VALIDATION
-from fastdatashapley.explainer import Explainer, expand, fds_loss, group_penalty, normalise
-from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer, untrained_message
-from fastdatashapley.explainer_nets import NETS, ResNet50Explainer, build_net, net_config
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.explainers.loss import expand, fds_loss, group_penalty, normalise
+from fastdatashapley.explainers.model import Explainer
+from fastdatashapley.methods import METHODS
+from fastdatashapley.methods.explainers import GROUP_PLAYERS
+from fastdatashapley.explainers.training import ExplainerSettings, fit_explainer, untrained_message
+from fastdatashapley.explainers.nets import NETS, ResNet50Explainer, build_net, net_config
+from fastdatashapley.engine.utility_table import UtilityTable
 from small_service import one_torch_thread, small_digits_service
 
 N, M = 12, 3
@@ -58,7 +61,7 @@ def game():
 def fit(game, table, method="fds", groups=None, **kw):
     settings = ExplainerSettings(**{**dict(max_epochs=40, patience=15, **TINY), **kw})
     return fit_explainer(table, game["probes"], game["role"], game["service"], game["x_train"], game["y_train"],
-                         method=method, groups=groups, settings=settings)
+                         method=method, groups=groups, group_players=method in GROUP_PLAYERS, settings=settings)
 
 
 def pearson(a, b):
@@ -284,11 +287,11 @@ def test_bad_inputs_give_clear_errors(game, tmp_path):
 
 def test_bad_training_inputs(game):
     kernel = game["kernel"]
-    with pytest.raises(ValueError, match="unknown explainer method"):
-        fit(game, kernel, "shap")
+    with pytest.raises(KeyError, match="unknown method 'shap'"):
+        METHODS.get("shap")  # explainer names come from the method registry only
     with pytest.raises(ValueError, match="variant"):
         fit(game, kernel, "gfds+", groups=GROUPS, variant="avg")
-    with pytest.raises(ValueError, match="gfds\\+ needs groups"):
+    with pytest.raises(ValueError, match="gfds\\+ values groups as players and needs groups"):
         fit(game, kernel, "gfds+")
     with pytest.raises(ValueError, match="not a group-coalition design"):
         fit(game, kernel, "gfds+", groups=GROUPS, variant="split")
@@ -322,7 +325,7 @@ def test_broken_explainer_files_are_named(game, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:explainer fds. after 1 epochs:RuntimeWarning")  # one epoch: shapes, not fit
 def test_resnet50_explainer_trains_and_minibatches_never_hold_one_probe(game):
-    from fastdatashapley.explainer_training import _minibatches
+    from fastdatashapley.explainers.training import _minibatches
 
     assert [len(b) for b in _minibatches(np.arange(97), 32)] == [32, 32, 33]
     assert [len(b) for b in _minibatches(np.arange(96), 32)] == [32, 32, 32]

@@ -11,21 +11,14 @@ import torch
 from sklearn.kernel_ridge import KernelRidge
 from torch.func import functional_call
 
-from fastdatashapley.freeshap import (
-    FreeShapSettings,
-    KernelRidgeUtility,
-    empirical_ntk,
-    freeshap_values,
-    freeshap_values_global,
-    krr_prefix_scores,
-    normalize_kernels,
-    ntk_kernels,
-)
+from fastdatashapley.games import FreeShapSettings, Truncation, freeshap_values, freeshap_values_global
+from fastdatashapley.games.krr import KernelRidgeUtility, krr_prefix_scores, normalize_kernels
+from fastdatashapley.games.ntk import empirical_ntk, ntk_kernels
 
 
 # ---------------------------------------------------------------- fixtures
 
-NO_TRUNCATION = FreeShapSettings(truncation=False)
+NO_TRUNCATION = FreeShapSettings(truncation=None)
 
 
 def random_kernel(n: int, T: int, rank: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +227,7 @@ def test_all_permutations_give_exact_shapley(utility):
     K, Kx = random_kernel(n, T, rank=8, seed=7)
     y = np.array([0, 1, 2, 0, 1])
     perms = np.array(list(itertools.permutations(range(n))))
-    settings = FreeShapSettings(truncation=False, utility=utility, ridge=1e-4)
+    settings = FreeShapSettings(truncation=None, utility=utility, ridge=1e-4)
     got = freeshap_values(K, Kx, y, m, 0, permutations=perms, settings=settings)
     want = exact_shapley(KernelRidgeUtility(K, Kx, y, m, 1e-4, utility=utility), n)
     assert got.shape == (n, T, m) and got.dtype == np.float64
@@ -242,7 +235,7 @@ def test_all_permutations_give_exact_shapley(utility):
     # the refit path and tiny batches give the same numbers
     np.testing.assert_allclose(
         freeshap_values(K, Kx, y, m, 0, permutations=perms,
-                        settings=FreeShapSettings(truncation=False, utility=utility, ridge=1e-4, method="refit",
+                        settings=FreeShapSettings(truncation=None, utility=utility, ridge=1e-4, method="refit",
                                                   batch_size=7)), want, atol=1e-10)
 
 
@@ -283,7 +276,7 @@ def test_truncation_stops_after_patience_steps():
     marg = np.diff(soft(krr_prefix_scores(K, Kx, y, m, order)), axis=0)  # [n, T, m]
     for patience in (0, 2, 5):
         # a huge tolerance: every prefix is "within" it, so the walk stops after patience + 1 steps
-        settings = FreeShapSettings(tolerance=1e9, patience=patience)
+        settings = FreeShapSettings(truncation=Truncation(1e9, patience=patience))
         got = freeshap_values(K, Kx, y, m, 0, permutations=order[None], settings=settings)
         want = np.zeros_like(got)
         keep = order[: patience + 1]
@@ -291,11 +284,11 @@ def test_truncation_stops_after_patience_steps():
         np.testing.assert_allclose(got, want, atol=1e-12)
     # truncation on a batch of permutations agrees with truncating each permutation on its own
     perms = np.stack([np.random.default_rng(s).permutation(n) for s in range(8)])
-    loose = FreeShapSettings(tolerance=0.2)
+    loose = FreeShapSettings(truncation=Truncation(0.2))
     batched = freeshap_values(K, Kx, y, m, 0, permutations=perms, settings=loose)
     single = np.mean([freeshap_values(K, Kx, y, m, 0, permutations=p[None], settings=loose) for p in perms], axis=0)
     np.testing.assert_allclose(batched, single, atol=1e-12)
-    refit_settings = FreeShapSettings(tolerance=0.2, method="refit")
+    refit_settings = FreeShapSettings(truncation=Truncation(0.2), method="refit")
     refit = freeshap_values(K, Kx, y, m, 0, permutations=perms, settings=refit_settings)
     np.testing.assert_allclose(batched, refit, atol=1e-10)
 
@@ -339,7 +332,9 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="ridge"):
         FreeShapSettings(ridge=-1.0)
     with pytest.raises(ValueError, match="patience"):
-        FreeShapSettings(patience=-1)
+        FreeShapSettings(truncation=Truncation(patience=-1))
+    with pytest.raises(TypeError, match="truncation must be a Truncation"):
+        FreeShapSettings(truncation=True)
     with pytest.raises(ValueError, match="batch_size"):
         FreeShapSettings(batch_size=0)
     with pytest.raises(TypeError, match="settings must be a FreeShapSettings"):
@@ -349,7 +344,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="permutations"):
         freeshap_values(K, Kx, y, m, 0, permutations=np.zeros((2, n), dtype=int))
     with pytest.raises(ValueError, match="tolerance"):
-        FreeShapSettings(tolerance=-1.0)
+        FreeShapSettings(truncation=Truncation(-1.0))
     with pytest.raises(ValueError, match="method"):
         FreeShapSettings(method="fast")
     with pytest.raises(ValueError, match="order"):

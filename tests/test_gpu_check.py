@@ -37,7 +37,7 @@ def test_without_cuda_it_says_so_in_one_line_and_exits_0():
 
 def test_naive_loop_on_a_device_matches_the_cpu_reference():
     """gpu_check's copy of the reference loop (it runs on any device) trains the same model as train_single."""
-    from fastdatashapley.training import predict_proba, train_single
+    from fastdatashapley.engine.training import predict_proba, train_single
 
     gpu_check = _module()
     spec, init, x, y, masks, probes = gpu_check._short_problem(n_coalitions=2, epochs=2, n_probes=16)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastdatashapley.grouping import FEATURES, KINDS, features, make_groups, penultimate
+from fastdatashapley.games.grouping import FEATURES, KINDS, features, make_groups, penultimate
 from small_service import one_torch_thread, small_digits_service
 
 

@@ -13,24 +13,12 @@ import pytest
 from scipy import stats as st
 
 import fastdatashapley
-from fastdatashapley.metrics import (
-    bootstrap_aurocs,
-    bootstrap_ci,
-    detection,
-    detection_curve,
-    flip_labels,
-    lds,
-    lds_masks,
-    lds_own_label,
-    lds_summary,
-    mislabel_summary,
-    own_label_values,
-    plot_budget_curve,
-    plot_detection_curves,
-    point_scores,
-    seeds_summary,
-    wilcoxon_p,
-)
+from fastdatashapley.evaluation.lds import lds, lds_own_label, lds_summary
+from fastdatashapley.evaluation.mislabel import (bootstrap_aurocs, detection, detection_curve, flip_labels,
+                                                 mislabel_summary, own_label_values, point_scores)
+from fastdatashapley.evaluation.figures import plot_budget_curve, plot_detection_curves
+from fastdatashapley.evaluation.stats import bootstrap_ci, seeds_summary, wilcoxon_p
+from fastdatashapley.games.coalitions import alpha_subsets
 from games import additive
 
 
@@ -38,7 +26,7 @@ def _additive_table(n: int, t: int, m_subsets: int, seed: int = 0):
     """Held-out masks [M, n], per-sample weights w [n, T] (the exact Shapley values), utilities [M, T], null [T]."""
     rng = np.random.default_rng(seed)
     w, v0 = rng.normal(size=(n, t)), rng.normal(size=t)
-    masks = lds_masks(n, m_subsets, 0.5, seed=seed)
+    masks = alpha_subsets(n, m_subsets, 0.5, seed=seed)
     utility, exact = additive(w)
     return masks, exact, v0 + utility(masks), v0
 
@@ -46,12 +34,12 @@ def _additive_table(n: int, t: int, m_subsets: int, seed: int = 0):
 # ---- LDS ----
 
 def test_lds_masks_are_seeded_and_never_empty_or_full():
-    a, b = lds_masks(3, 200, 0.5, seed=7), lds_masks(3, 200, 0.5, seed=7)
+    a, b = alpha_subsets(3, 200, 0.5, seed=7), alpha_subsets(3, 200, 0.5, seed=7)
     assert a.dtype == bool and a.shape == (200, 3) and np.array_equal(a, b)
-    assert not np.array_equal(a, lds_masks(3, 200, 0.5, seed=8))
+    assert not np.array_equal(a, alpha_subsets(3, 200, 0.5, seed=8))
     sizes = a.sum(1)
     assert sizes.min() >= 1 and sizes.max() <= 2  # n = 3: a quarter of plain draws would be empty or full
-    big = lds_masks(400, 50, 0.3, seed=0)
+    big = alpha_subsets(400, 50, 0.3, seed=0)
     assert abs(big.mean() - 0.3) < 0.02
 
 
@@ -85,7 +73,7 @@ def test_lds_nan_policy_and_summary():
 def test_lds_own_label_selects_each_samples_label():
     rng = np.random.default_rng(3)
     n, t, m, m_subsets = 8, 5, 3, 20
-    masks, w = lds_masks(n, m_subsets, 0.5, seed=3), rng.normal(size=(n, t, m))
+    masks, w = alpha_subsets(n, m_subsets, 0.5, seed=3), rng.normal(size=(n, t, m))
     null = rng.normal(size=(t, m))
     utilities = null + np.einsum("kn,ntm->ktm", masks.astype(float), w)
     labels = np.array([0, 1, 2, 1, 0])
@@ -228,8 +216,8 @@ def test_seeds_summary_means_per_seed_first():
 # ---- bad inputs ----
 
 @pytest.mark.parametrize("call, name", [
-    (lambda: lds_masks(10, 20, 0.0, seed=0), "alpha"),
-    (lambda: lds_masks(10, 20, 1.0, seed=0), "alpha"),
+    (lambda: alpha_subsets(10, 20, 0.0, seed=0), "alpha"),
+    (lambda: alpha_subsets(10, 20, 1.0, seed=0), "alpha"),
     (lambda: flip_labels(np.arange(10) % 3, 0.6, 3), "fraction"),
     (lambda: flip_labels(np.arange(10) % 3, -0.1, 3), "fraction"),
     (lambda: lds(np.zeros((5, 3)), np.ones((10, 4), bool), np.zeros((10, 3)), np.zeros(3)), "values"),
@@ -276,12 +264,12 @@ def test_figures_are_written(tmp_path):  # the figures themselves were checked b
 def test_metrics_import_without_torch():
     src = str(Path(fastdatashapley.__file__).parents[1])
     env = os.environ | {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    code = "import sys, fastdatashapley.metrics; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = "import sys, fastdatashapley.evaluation.lds, fastdatashapley.evaluation.mislabel, fastdatashapley.evaluation.stats, fastdatashapley.evaluation.budget, fastdatashapley.evaluation.tables, fastdatashapley.evaluation.figures, fastdatashapley.games.designs; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
 def test_seeds_table_averages_each_key_over_the_seeds_that_have_it():
-    from fastdatashapley.metrics import seeds_table
+    from fastdatashapley.evaluation.stats import seeds_table
 
     a = pd.DataFrame({"method": ["fds", "loo"], "eta": [0.1, 0.1], "mean": [2.0, 1.0], "std": [9.0, 9.0]})
     b = pd.DataFrame({"method": ["fds", "loo"], "eta": [0.1, 0.1], "mean": [4.0, 1.0], "std": [9.0, 9.0]})

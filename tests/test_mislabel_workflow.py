@@ -9,7 +9,7 @@ import pytest
 from workflow_helpers import snakemake, write_config
 
 from fastdatashapley.data import load_dataset, make_split
-from fastdatashapley.io import load_npz
+from fastdatashapley.base.io import load_npz
 
 pytestmark = pytest.mark.slow
 RUN = "results/ci"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fastdatashapley.models import ARCHS, SUPPORTED_LAYERS, build_service_model
+from fastdatashapley.engine.models import ARCHS, SUPPORTED_LAYERS, build_service_model
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastdatashapley.payout import POLICIES, split_payment
+from fastdatashapley.explainers.payout import POLICIES, split_payment
 
 
 def test_keep_is_the_paper_formula():

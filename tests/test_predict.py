@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fastdatashapley.devices import resolve_device
-from fastdatashapley.predict import predict_chunked
-from fastdatashapley.training import TrainerSpec, init_state
+from fastdatashapley.base.devices import resolve_device
+from fastdatashapley.base.predict import predict_chunked
+from fastdatashapley.engine.training import TrainerSpec, init_state
 
 
 def _net():

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import yaml
 
-from fastdatashapley import coalitions as C
-from fastdatashapley.config_checks import ConfigError
-from fastdatashapley.config_schema import complete_schema, validate_config
+from fastdatashapley.games import coalitions as C
+from fastdatashapley.workflow.config_checks import ConfigError
+from fastdatashapley.workflow.config_schema import complete_schema, validate_config
 from fastdatashapley.data import DATASETS, load_dataset
-from fastdatashapley.designs import DESIGNS, Design, design_options, design_size, sample, seed_stream
-from fastdatashapley.metrics.lds import lds_masks
+from fastdatashapley.games.designs import DESIGNS, Design, design_options, design_size, sample, seed_stream
+from fastdatashapley.games.coalitions import alpha_subsets
 from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, Method, of_kind
-from fastdatashapley.registry import Registry, load_plugins, wildcard_pattern
+from fastdatashapley.base.registry import Registry, load_plugins, wildcard_pattern
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -88,7 +88,7 @@ def test_the_lds_design_is_set_by_evaluation_lds_and_draws_the_held_out_stream()
     config = {"evaluation": {"lds": {"subsets": 40, "alpha": 0.3}}}
     assert design_size("lds", 30, config) == 40 and design_options("lds", config) == {"alpha": 0.3}
     masks, owner = sample("lds", 30, 40, seed=2, options=design_options("lds", config))
-    assert np.array_equal(masks, lds_masks(30, 40, 0.3, seed=2)) and owner.shape == (0,)
+    assert np.array_equal(masks, alpha_subsets(30, 40, 0.3, seed=seed_stream(2, "lds"))) and owner.shape == (0,)
     assert "lds" not in complete_schema(SCHEMA)["properties"]["coalitions"]["properties"]
 
 
@@ -101,7 +101,7 @@ def test_plugins_register_from_a_file_once(tmp_path):
     plugin = tmp_path / "plugin_design.py"
     plugin.write_text(
         "import numpy as np\n"
-        "from fastdatashapley.designs import Design, register\n"
+        "from fastdatashapley.games.designs import Design, register\n"
         "register(Design('halves', lambda r: (np.tile(np.arange(r.n) < r.n // 2, (r.size, 1)), np.zeros(0, int)),"
         " lambda n, b: int(b), 4))\n"
     )

@@ -28,19 +28,19 @@ import yaml
 from small_service import one_torch_thread, small_digits_service
 from workflow_helpers import ROOT, snakemake, snakemake_command, write_config
 
-from fastdatashapley.checks import expected_shapes
+from fastdatashapley.engine.states import expected_shapes
 from fastdatashapley.cli import main
-from fastdatashapley.coalitions import kernel_masks
-from fastdatashapley.config_checks import ConfigError, check_config, config_error_message, schema_error_message
+from fastdatashapley.games.coalitions import kernel_masks
+from fastdatashapley.workflow.config_checks import ConfigError, check_config, config_error_message, schema_error_message
 from fastdatashapley.data import load_dataset, make_split
 from fastdatashapley.data import POOL, VALIDATION
-from fastdatashapley.explainer import Explainer
-from fastdatashapley.explainer_training import ExplainerSettings, fit_explainer
-from fastdatashapley.explainer_nets import build_net, net_config
-from fastdatashapley.io import atomic_path, load_npz, load_values, save_npz, save_values, split_sizes, write_json
-from fastdatashapley.payout import split_payment
-from fastdatashapley.provenance import table_provenance
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.explainers.model import Explainer
+from fastdatashapley.explainers.training import ExplainerSettings, fit_explainer
+from fastdatashapley.explainers.nets import build_net, net_config
+from fastdatashapley.base.io import atomic_path, load_npz, load_values, save_npz, save_values, split_sizes, write_json
+from fastdatashapley.explainers.payout import split_payment
+from fastdatashapley.workflow.provenance import table_provenance
+from fastdatashapley.engine.utility_table import UtilityTable
 
 N = 12
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -335,7 +335,7 @@ def test_run_names_are_safe_folder_names(run, ok):
     ({"seed": 3}, "config error: config key seed is now seeds, a list (one run per seed): write seeds: [3]"),
 ])
 def test_schema_errors_are_one_line(sections, message):
-    from fastdatashapley.config_schema import complete_schema, validate_config  # what the workflow runs
+    from fastdatashapley.workflow.config_schema import complete_schema, validate_config# what the workflow runs
 
     with pytest.raises(ConfigError) as info:
         validate_config(sections, complete_schema(yaml.safe_load(SCHEMA.read_text())))
@@ -550,7 +550,7 @@ def test_a_jobs_warnings_reach_its_log_as_warning_lines(tmp_path):
     import sys
     import warnings
 
-    from fastdatashapley.logs import setup_logging
+    from fastdatashapley.workflow.logs import setup_logging
 
     stderr, root_handlers = sys.stderr, logging.getLogger().handlers[:]
     try:

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from fastdatashapley.data import load_dataset
-from fastdatashapley.removal import CURVE_FRACTIONS, per_sample_values, removal_masks, value_loss
-from fastdatashapley.retrainer import Retrainer
-from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_models, train_single
+from fastdatashapley.evaluation.removal import CURVE_FRACTIONS, per_sample_values, removal_masks, value_loss
+from fastdatashapley.engine.retrainer import Retrainer
+from fastdatashapley.engine.training import TrainerSpec, init_state, predict_proba, train_models, train_single
 
 
 def test_masks_remove_exactly_the_top_fraction():

@@ -4,16 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fastdatashapley.report import (
-    benchmark_seconds,
-    method_key,
-    plot_accuracy_vs_exact,
-    plot_top_contributors,
-    plot_value_loss,
-    to_markdown,
-    value_loss_tables,
-    write_table,
-)
+from fastdatashapley.evaluation.tables import benchmark_seconds, method_key, to_markdown, value_loss_tables, write_table
+from fastdatashapley.evaluation.figures import plot_accuracy_vs_exact, plot_top_contributors, plot_value_loss
 
 
 def test_tables_round_trip(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from workflow_helpers import snakemake, snakemake_command, write_config
 
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.engine.utility_table import UtilityTable
 
 pytestmark = pytest.mark.slow
 TABLE = "results/ci/utility/kernel-full.npz"

@@ -38,7 +38,7 @@ def test_slope_of_exact_power_laws(scaling):
 
 
 def test_table_bytes_are_the_array_sizes(scaling):
-    from fastdatashapley.utility_table import UtilityTable
+    from fastdatashapley.engine.utility_table import UtilityTable
 
     s, n, p, m = 3, 5, 2, 4
     table = UtilityTable(np.zeros((s, n), bool), np.zeros((s, p, m), np.float32), np.zeros((p, m), np.float32),
@@ -48,8 +48,8 @@ def test_table_bytes_are_the_array_sizes(scaling):
 
 
 def test_made_up_table_has_the_shapes_of_a_real_one(scaling):
-    from fastdatashapley.service import ServiceModel
-    from fastdatashapley.training import TrainerSpec, init_state
+    from fastdatashapley.engine.service import ServiceModel
+    from fastdatashapley.engine.training import TrainerSpec, init_state
 
     spec = TrainerSpec("digits_cnn", (1, 8, 8), 10)
     init = init_state(spec, 0)

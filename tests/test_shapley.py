@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from games import additive, glove, majority, pairwise
 
-from fastdatashapley import coalitions as C
-from fastdatashapley import shapley as S
+from fastdatashapley.games import coalitions as C
+from fastdatashapley import games as S
 
 
 def rng(seed=0):
@@ -193,7 +193,7 @@ def test_linear_estimators_are_additive_under_a_shared_seed():
     both = lambda m: u1(m) - 2 * u2(m)  # noqa: E731
     for est in (
         lambda f: S.kernel(f, n, 50, seed=2),
-        lambda f: S.tmc(f, n, 30, tolerance=0.0, seed=2),
+        lambda f: S.tmc(f, n, 30, truncation=S.Truncation(0.0), seed=2),
         lambda f: S.group_testing(f, n, 50, seed=2, solver="closed_form"),
         lambda f: S.class_wise(lambda m, c: f(m), np.arange(n) % 3, 2, 2, seed=2),
     ):
@@ -294,7 +294,7 @@ def test_tmc_batched_equals_sequential_with_truncation_and_convergence_stop(batc
     n = 14
     a = rng().normal(size=n)
     u = lambda m: saturating(n, 4, late=0.004)(m) + 0.01 * np.tanh(np.asarray(m, float) @ a)  # noqa: E731
-    kw = dict(tolerance=0.05, stop=S.TMCStop(convergence=0.2, window=20), seed=5, return_count=True)
+    kw = dict(truncation=S.Truncation(0.05), stop=S.RelativeChange(0.2, window=20), seed=5, return_count=True)
     ref, (p_ref, e_ref) = S.tmc_sequential(u, n, 400, **kw)
     est, (p_est, e_est) = S.tmc(u, n, 400, batch_permutations=batch, batch_size=5, **kw)
     assert p_ref < 400  # the convergence stop fired
@@ -315,7 +315,7 @@ def test_tmc_block_positions_walk_the_same_and_count_the_discarded_prefixes(posi
         calls.append(len(m))
         return saturating(n, 4, late=0.004)(m) + 0.01 * np.tanh(np.asarray(m, float) @ a)
 
-    kw = dict(tolerance=0.05, stop=S.TMCStop(convergence=0.2, window=20), seed=5, return_count=True)
+    kw = dict(truncation=S.Truncation(0.05), stop=S.RelativeChange(0.2, window=20), seed=5, return_count=True)
     ref, (p_ref, e_ref) = S.tmc_sequential(u, n, 400, **kw)
     calls.clear()
     est, (p_est, e_est) = S.tmc(u, n, 400, batch_permutations=7, block_positions=positions, **kw)
@@ -337,7 +337,7 @@ def test_tmc_batched_equals_sequential_multi_output_with_score():
     n = 8
     u, _ = stacked(n)
     score = lambda v: v[:, 0, 0] + v[:, 1, 2]  # noqa: E731
-    kw = dict(tolerance=0.05, seed=1, stop=S.TMCStop(score=score), return_count=True)
+    kw = dict(truncation=S.Truncation(0.05, score=score), seed=1, return_count=True)
     ref, count = S.tmc_sequential(u, n, 40, **kw)
     est, count2 = S.tmc(u, n, 40, batch_permutations=16, **kw)
     assert count == count2 and np.allclose(est, ref, atol=1e-12)
@@ -347,10 +347,11 @@ def test_tmc_truncation_follows_the_rule():
     """Saturation at |S| = 3: within tolerance from step 3 on, so a permutation stops after 3 + 5 steps."""
     n = 20
     u, phi = majority(n, 3)
-    est, (perms, evals) = S.tmc(u, n, 50, seed=0, stop=S.TMCStop(convergence=0.0), return_count=True)
+    est, (perms, evals) = S.tmc(u, n, 50, seed=0, stop=S.RelativeChange(0.0), return_count=True)
     assert perms == 50 and evals == 2 + 50 * 8
     assert est.sum() == pytest.approx(1.0)  # the third player of each permutation gets the whole value
-    _, (_, evals0) = S.tmc(u, n, 50, seed=0, stop=S.TMCStop(patience=0, convergence=0.0), return_count=True)
+    _, (_, evals0) = S.tmc(u, n, 50, seed=0, truncation=S.Truncation(patience=0), stop=S.RelativeChange(0.0),
+                           return_count=True)
     assert evals0 == 2 + 50 * 3
 
 
@@ -359,10 +360,10 @@ def test_tmc_remaining_marginals_are_zero_after_truncation():
     0.001 only when it comes before 0 (probability 1/2) and player 0 gets 1.001."""
     n = 4
     u = lambda m: np.asarray(m, float)[:, 0] + 0.001 * np.asarray(m).sum(1)  # noqa: E731
-    est = S.tmc(u, n, 3000, stop=S.TMCStop(patience=0, convergence=0.0), seed=0)
+    est = S.tmc(u, n, 3000, truncation=S.Truncation(patience=0), stop=S.RelativeChange(0.0), seed=0)
     assert est[0] == pytest.approx(1.001)
     assert np.allclose(est[1:], 0.0005, atol=0.00005)
-    full = S.tmc(u, n, 200, tolerance=0.0, seed=0)  # no truncation: exact on this additive game
+    full = S.tmc(u, n, 200, truncation=S.Truncation(0.0), seed=0)  # no truncation: exact on this additive game
     assert np.allclose(full, [1.001, 0.001, 0.001, 0.001])
 
 
@@ -370,17 +371,17 @@ def test_tmc_converges_and_is_efficient_without_truncation():
     n = 8
     u, _ = pairwise(rng().normal(size=n) + 1, rng(1).normal(size=(n, n)) * 0.3)
     truth = S.exact(u, n)
-    errs = [rel(S.tmc(u, n, b, seed=2, tolerance=0.0, stop=S.TMCStop(convergence=0.0)), truth) for b in (20, 2000)]
+    errs = [rel(S.tmc(u, n, b, seed=2, truncation=None, stop=S.RelativeChange(0.0)), truth) for b in (20, 2000)]
     assert errs[1] < errs[0] and errs[1] < 0.05
-    assert S.tmc(u, n, 37, seed=2, tolerance=0.0).sum() == pytest.approx(ends(u, n))
+    assert S.tmc(u, n, 37, seed=2, truncation=None).sum() == pytest.approx(ends(u, n))
 
 
 def test_tmc_convergence_stop():
     n = 6
     u, w = additive(rng().normal(size=n))  # every permutation gives the same values: change 0
-    _, (perms, _) = S.tmc(u, n, 10_000, tolerance=0.0, return_count=True)
+    _, (perms, _) = S.tmc(u, n, 10_000, truncation=None, return_count=True)
     assert perms == 200  # first checkpoint with a previous window
-    _, (perms, _) = S.tmc(u, n, 10_000, tolerance=0.0, stop=S.TMCStop(convergence=0.0, window=1000), return_count=True)
+    _, (perms, _) = S.tmc(u, n, 10_000, truncation=None, stop=S.RelativeChange(0.0, window=1000), return_count=True)
     assert perms == 10_000
 
 
@@ -537,10 +538,10 @@ def test_n100_closed_forms_within_tolerance():
     """n = 100 unanimity game (dividends on random carriers of 1..4 players, closed form) and pairwise game."""
     n = 100
     u, phi = random_unanimity(n, 150, 4, seed=0)
-    no_stop = S.TMCStop(convergence=0.0)
+    no_stop = S.RelativeChange(0.0)
     for name, est, tol in (
         ("kernel", S.kernel(u, n, 32000, seed=0), 0.12),  # measured 0.069
-        ("tmc", S.tmc(u, n, 320, tolerance=0.0, stop=no_stop, batch_permutations=320, seed=0), 0.08),  # 0.040
+        ("tmc", S.tmc(u, n, 320, truncation=None, stop=no_stop, batch_permutations=320, seed=0), 0.08),  # 0.040
         ("group_testing", S.group_testing(u, n, 32000, seed=0), 1.0),  # 0.63: group testing is noisy
     ):
         assert rel(est, phi) < tol, f"{name}: relative error {rel(est, phi):.3f}"
@@ -585,14 +586,14 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="n_permutations must be an integer >= 1"):
         S.tmc(u, 4, 0)
     with pytest.raises(ValueError, match="tolerance"):
-        S.tmc(u, 4, 5, tolerance=-0.1)
+        S.Truncation(-0.1)
     with pytest.raises(ValueError, match="score returned shape"):
-        S.tmc(u, 4, 5, stop=S.TMCStop(score=lambda v: v[:1]))
-    for bad, match in ((dict(patience=-1), "patience"), (dict(convergence=-0.1), "convergence"),
-                       (dict(window=0), "window")):
+        S.tmc(u, 4, 5, truncation=S.Truncation(score=lambda v: v[:1]))
+    for make, match in ((lambda: S.Truncation(patience=-1), "patience"), (lambda: S.RelativeChange(-0.1), "convergence"),
+                        (lambda: S.RelativeChange(window=0), "window")):
         with pytest.raises(ValueError, match=match):
-            S.TMCStop(**bad)
-    with pytest.raises(TypeError, match="stop must be a TMCStop"):
+            make()
+    with pytest.raises(TypeError, match="stop must be a StopRule"):
         S.tmc_sequential(u, 4, 5, stop=dict(patience=1))
     with pytest.raises(ValueError, match="partition range\\(4\\): missing \\[\\], repeated \\[1\\]"):
         S.group_level(u, [[0, 1], [1, 2, 3]])

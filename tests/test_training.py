@@ -8,17 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastdatashapley.training import (
-    TrainerSpec,
-    TrainingDivergedError,
-    coalition_keys,
-    epoch_orders,
-    init_state,
-    predict_proba,
-    train_models,
-    train_single,
-    train_submodels,
-)
+from fastdatashapley.engine.training import TrainerSpec, TrainingDivergedError, coalition_keys, epoch_orders, init_state, predict_proba, train_models, train_single, train_submodels
 
 N = 14
 
@@ -81,7 +71,7 @@ def test_engine_matches_naive_loop(arch, in_shape, optimizer, wd, batch):
 
 def test_fused_conv_pool_training_path_matches_naive_loop(monkeypatch):
     """paper_cnn trains with grouped convolutions by default; force the fused conv+pool patch product too."""
-    from fastdatashapley.training import stacked
+    from fastdatashapley.engine.training import stacked
 
     monkeypatch.setattr(stacked, "FUSE_MAX_EXPANSION", 10**6)
     x, y, probes = _data((2, 12, 12))

@@ -8,10 +8,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from fastdatashapley.io import save_npz
-from fastdatashapley.retrainer import Retrainer
-from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_models, train_submodels
-from fastdatashapley.utility_table import UtilityTable, compute_table, merge
+from fastdatashapley.base.io import save_npz
+from fastdatashapley.engine.retrainer import Retrainer
+from fastdatashapley.engine.training import TrainerSpec, init_state, predict_proba, train_models, train_submodels
+from fastdatashapley.engine.utility_table import UtilityTable, compute_table, merge
 
 N, P, M = 10, 6, 3
 SPEC = TrainerSpec("digits_mlp", (1, 8, 8), M, lr=0.02, epochs=2, batch_size=4)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from workflow_helpers import dry_run_jobs, snakemake, write_config
 
-from fastdatashapley.io import load_npz, load_values, read_json
-from fastdatashapley.utility_table import UtilityTable
+from fastdatashapley.base.io import load_npz, load_values, read_json
+from fastdatashapley.engine.utility_table import UtilityTable
 
 pytestmark = pytest.mark.slow
 RUN = "results/ci"

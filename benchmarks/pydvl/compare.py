@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from pydvl.utils import Dataset, Utility
 
-from fastdatashapley.coalitions import kernel_masks
+from fastdatashapley.games.coalitions import kernel_masks
 from fastdatashapley.data import load_dataset, make_split
-from fastdatashapley.training import TrainerSpec, init_state, predict_proba, train_single, train_submodels
+from fastdatashapley.engine.training import TrainerSpec, init_state, predict_proba, train_single, train_submodels
 
 SPEC = TrainerSpec("digits_cnn", (1, 8, 8), 10, lr=1e-3, epochs=50, batch_size=20)
 INIT = init_state(SPEC, 0)

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_pixels
-from .explainer import Explainer
-from .payout import POLICIES, split_payment
+from .base.checks import check_pixels
+from .explainers.model import Explainer
+from .explainers.payout import POLICIES, split_payment
 
 
 def read_image(path: str | Path, in_shape: tuple[int, int, int]) -> np.ndarray:
@@ -117,7 +117,7 @@ def explain(args: argparse.Namespace) -> dict:
     if shares is not None:
         result["payments"] = {"amount": args.pay, "policy": args.negative, "shares": shares.tolist()}
     if args.grid:
-        from .report import plot_top_contributors, save_figure
+        from .evaluation.figures import plot_top_contributors, save_figure
 
         title = f"{explainer.method.upper()}: top-{len(order)} training images for label {label}"
         fig = plot_top_contributors(x, np.array([label]), np.array([predicted]), explainer.x_train, explainer.y_train,

@@ -9,20 +9,20 @@ import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from fastdatashapley.config_checks import (
+from fastdatashapley.workflow.config_checks import (
     ConfigError,
     check_config,
     config_error_message,
 )
-from fastdatashapley.config_schema import complete_schema, validate_config
-from fastdatashapley.designs import DESIGNS
-from fastdatashapley.designs import design_options as _design_options
-from fastdatashapley.designs import design_size as _design_size
+from fastdatashapley.workflow.config_schema import complete_schema, validate_config
+from fastdatashapley.games.designs import DESIGNS
+from fastdatashapley.games.designs import design_options as _design_options
+from fastdatashapley.games.designs import design_size as _design_size
 from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, PER_SAMPLE, of_kind
 from fastdatashapley.methods.tmc import (
     permutations_for_budget as tmc_permutations_for_budget,
 )
-from fastdatashapley.registry import load_plugins, wildcard_pattern
+from fastdatashapley.base.registry import load_plugins, wildcard_pattern
 
 
 def sorted_keys(obj):

@@ -13,13 +13,15 @@ dispatch from :data:`METHODS`, so a new baseline is one module that calls :func:
 
     def run(ctx):                       # ctx: BaselineContext
         values = ...                    # [n] (global) or [n, T, m] (per_sample)
-        return values, 0                # (values, number of retrained sub-models)
+        return values, 0                # (values, retrained sub-models), or a games.ValuationResult
 
     register(Method("my_method", "baseline", run, settings={"k": {"type": "integer", "default": 5}}))
 
 Name the module in the config's ``plugins`` list (a ``.py`` path or a module name) and add ``my_method``
-to ``baselines.methods``. No module here imports torch at import time, so report rules can read the
-registry without it.
+to ``baselines.methods``. Each built-in method is one module here holding its adapter (how it calls the
+estimators of :mod:`fastdatashapley.games` on the engine or a utility table); :func:`value` runs any method and
+returns a :class:`~fastdatashapley.games.ValuationResult`. No module here imports torch at import time, so report
+rules can read the registry without it.
 """
 
 from __future__ import annotations
@@ -29,22 +31,22 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..registry import Registry
+from ..base.registry import Registry
+from ..games.result import ValuationResult
+from ..games.scorers import GLOBAL, PER_SAMPLE, SCOPES, Scorer
 
 #: Kinds of method.
 EXPLAINER, BASELINE = "explainer", "baseline"
-#: Scopes of baseline values: one vector against test accuracy, or per test sample and label.
-GLOBAL, PER_SAMPLE = "global", "per_sample"
-SCOPES = (GLOBAL, PER_SAMPLE)
 
 
 @dataclass(frozen=True)
 class Method:
     """One valuation method.
 
-    ``run(ctx)`` returns ``(values, retrained)``: values ``[n]`` (global) or ``[n, T, m]`` (per sample) and the
-    number of sub-models it retrained; for explainers ``ctx`` is an :class:`ExplainerContext` and ``run``
-    returns the fitted :class:`~fastdatashapley.explainer.Explainer`. ``design`` names the coalition design
+    ``run(ctx)`` returns a :class:`~fastdatashapley.games.ValuationResult` (or a plugin's ``(values, retrained)``):
+    values ``[n]`` (global) or ``[n, T, m]`` (per sample) and the number of sub-models it retrained; for explainers
+    ``ctx`` is an :class:`ExplainerContext` and ``run`` returns the fitted
+    :class:`~fastdatashapley.explainers.Explainer`. ``design`` names the coalition design
     whose utility table the method reads (explainers: the table it trains on), with the ``trainer`` used
     for it unless the config says otherwise. ``settings`` is the JSON-schema ``properties`` of the
     method's config section.
@@ -109,16 +111,20 @@ class BaselineContext:
     def n_classes(self) -> int:
         return int(self.service.spec.n_classes)
 
+    def scorer(self) -> Scorer:
+        """The utility of this scope from per-label outputs ``[k, T, m]``: test accuracy, or the outputs."""
+        return Scorer(self.scope, self.split["y_test"])
+
     def engine(self):
         """The batched engine as a utility over this scope (created once; it counts its retrainings)."""
         if self._engine is None:
-            from ..baselines import EngineUtility
-            from ..retrainer import Retrainer
+            from ..engine.engine_utility import EngineUtility
+            from ..engine.retrainer import Retrainer
 
             s = self.split
             retrainer = Retrainer(self.service.spec, self.service.null_state, s["x_train"], s["y_train"],
                                   seed=self.seed, device=self.device)
-            self._engine = EngineUtility(retrainer, s["x_test"], s["y_test"], self.scope)
+            self._engine = EngineUtility(retrainer, s["x_test"], self.scorer())
         return self._engine
 
 
@@ -127,7 +133,7 @@ class ExplainerContext:
     """What an explainer's ``run`` gets: its utility table, the probes, the service model and D.
 
     probes holds ``x [P, C, H, W]`` and ``role [P]`` in the table's probe order; ``settings`` is an
-    :class:`~fastdatashapley.explainer.ExplainerSettings`; ``groups`` a partition of range(n) or None.
+    :class:`~fastdatashapley.explainers.ExplainerSettings`; ``groups`` a partition of range(n) or None.
     """
 
     method: str
@@ -138,6 +144,34 @@ class ExplainerContext:
     y_train: np.ndarray
     settings: Any
     groups: list[np.ndarray] | None = None
+
+
+def value(name: str, ctx: BaselineContext) -> ValuationResult:
+    """Run baseline ``name`` on ``ctx``, timed: its :class:`~fastdatashapley.games.ValuationResult`, with
+    ``info["seconds"]`` (wall time of the run)."""
+    import time
+
+    t0 = time.perf_counter()
+    result = ValuationResult.of(METHODS.get(name).run(ctx))
+    result.info.setdefault("seconds", time.perf_counter() - t0)
+    return result
+
+
+def fit(name: str, ctx: ExplainerContext, x_test: np.ndarray) -> tuple[Any, ValuationResult]:
+    """Fit explainer ``name`` on ``ctx`` and value ``x_test [T, C, H, W]``: the fitted
+    :class:`~fastdatashapley.explainers.Explainer` and its values ``[n, T, m]`` as a result, with the training
+    seconds, epochs, best validation loss and the seconds per valued sample in ``info``."""
+    import time
+
+    t0 = time.perf_counter()
+    explainer = METHODS.get(name).run(ctx)
+    seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    values = explainer.values(x_test).transpose(1, 0, 2)  # [n, T, m]
+    latency = (time.perf_counter() - t1) / len(x_test)
+    info = {"seconds": seconds, "epochs": len(explainer.history), "best_val_loss": explainer.meta["best_val_loss"],
+            "seconds_per_sample": latency}
+    return explainer, ValuationResult(values, ctx.table.n_coalitions + 1, info=info)
 
 
 #: The paper's methods, imported first and in this order (the report order); any other module in this package

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from . import EXPLAINER, PER_SAMPLE, ExplainerContext, Method, register
 
+#: Explainers whose players are the groups (GFDS+): trained with the group split or penalty.
+GROUP_PLAYERS = ("gfds+",)
+
 
 def run(ctx: ExplainerContext):
-    """Fit the explainer ``ctx.method`` on ``ctx.table``; returns the :class:`~fastdatashapley.explainer.Explainer`."""
-    from ..explainer_training import fit_explainer
+    """Fit the explainer ``ctx.method`` on ``ctx.table``; returns the :class:`~fastdatashapley.explainers.Explainer`."""
+    from ..explainers.training import fit_explainer
 
     return fit_explainer(ctx.table, ctx.probes["x"], ctx.probes["role"], ctx.service, ctx.x_train, ctx.y_train,
-                         method=ctx.method, groups=ctx.groups, settings=ctx.settings)
+                         method=ctx.method, groups=ctx.groups, group_players=ctx.method in GROUP_PLAYERS,
+                         settings=ctx.settings)
 
 
 for _name, _design, _trainer, _text in (

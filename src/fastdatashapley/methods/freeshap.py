@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..games import FreeShapSettings, Truncation, ValuationResult, freeshap_values, freeshap_values_global
+from ..games.scorers import GLOBAL
 from . import BASELINE, BaselineContext, Method, register
 
 SETTINGS = {
@@ -13,16 +13,25 @@ SETTINGS = {
 }
 
 
-def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
-    """FreeShap values ``[n]`` or ``[n, T, m]``; no sub-model is retrained."""
-    from ..baselines import freeshap
-    from ..freeshap import FreeShapSettings
+def run(ctx: BaselineContext) -> ValuationResult:
+    """FreeShap values ``[n]`` or ``[n, T, m]`` from the eNTK of the trained service model; nothing is retrained."""
+    import torch
+
+    from ..games.ntk import ntk_kernels
 
     s, cfg = ctx.split, ctx.settings
-    settings = FreeShapSettings(ridge=cfg["ridge"], tolerance=cfg["tolerance"], progress=True)
-    values = freeshap(ctx.service, s["x_train"], s["y_train"], s["x_test"], s["y_test"], ctx.scope,
-                      cfg["n_permutations"], seed=ctx.seed, settings=settings, device=ctx.device)
-    return values, 0
+    settings = FreeShapSettings(ridge=cfg["ridge"], truncation=Truncation(cfg["tolerance"]), progress=True)
+    net = ctx.service.spec.build()
+    net.load_state_dict(ctx.service.state)
+    k_train, k_test = ntk_kernels(net, torch.from_numpy(s["x_train"]), torch.from_numpy(s["x_test"]),
+                                  device=ctx.device)
+    kw = dict(seed=ctx.seed, settings=settings)
+    if ctx.scope == GLOBAL:
+        values = freeshap_values_global(k_train, k_test, s["y_train"], s["y_test"], ctx.n_classes,
+                                        cfg["n_permutations"], **kw)
+    else:
+        values = freeshap_values(k_train, k_test, s["y_train"], ctx.n_classes, cfg["n_permutations"], **kw)
+    return ValuationResult(values, 0, counts={"permutations": cfg["n_permutations"]})
 
 
 register(Method("freeshap", BASELINE, run, settings=SETTINGS, description="FreeShap (NTK kernel ridge)"))

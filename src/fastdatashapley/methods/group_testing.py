@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..games import ValuationResult, group_testing
 from . import BASELINE, BaselineContext, Method, register
 
 SETTINGS = {
@@ -17,15 +16,13 @@ SETTINGS = {
 }
 
 
-def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
+def run(ctx: BaselineContext) -> ValuationResult:
     """Group-testing values ``[n]`` or ``[n, T, m]``."""
-    from ..shapley import group_testing
-
     engine = ctx.engine()
     engine.progress = True  # a bar per engine call (calls of up to 1024 tests)
     values = group_testing(engine, ctx.n, ctx.settings["n_samples"], epsilon=ctx.settings["epsilon"], seed=ctx.seed,
                            solver=ctx.settings.get("solver", "lp"))
-    return values, engine.retrained
+    return ValuationResult(values, engine.retrained, counts={"tests": ctx.settings["n_samples"]})
 
 
 register(Method("group_testing", BASELINE, run, settings=SETTINGS, description="group-testing Shapley"))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..games import Truncation, ValuationResult, tmc
 from . import BASELINE, BaselineContext, Method, register
 
 SETTINGS = {
@@ -35,15 +34,13 @@ def permutations_for_budget(budget: int, n: int) -> int:
     return max(1, (2 * (budget - 1) + step) // (2 * step))
 
 
-def run(ctx: BaselineContext) -> tuple[np.ndarray, int]:
+def run(ctx: BaselineContext) -> ValuationResult:
     """TMC values ``[n]`` or ``[n, T, m]``; the retraining count is the engine's."""
-    from ..shapley import tmc
-
     cfg, engine = ctx.settings, ctx.engine()
-    values = tmc(engine, ctx.n, cfg["n_permutations"], tolerance=cfg["tolerance"], seed=ctx.seed,
-                 batch_permutations=cfg["batch_permutations"], block_positions=cfg.get("block_positions", 1),
-                 progress=True)
-    return values, engine.retrained
+    values, (done, evaluations) = tmc(engine, ctx.n, cfg["n_permutations"], truncation=Truncation(cfg["tolerance"]),
+                                      seed=ctx.seed, batch_permutations=cfg["batch_permutations"],
+                                      block_positions=cfg.get("block_positions", 1), progress=True, return_count=True)
+    return ValuationResult(values, engine.retrained, counts={"permutations": done, "evaluations": evaluations})
 
 
 register(Method("tmc", BASELINE, run, settings=SETTINGS, description="TMC-DataShapley"))

@@ -1,0 +1,50 @@
+"""Checks of arguments and untrusted input: counts, player numbers, images and batch sizes (numpy only).
+
+Each check raises a ValueError that names the thing at fault. Checks of state dicts read from files, which need
+torch, are in :mod:`fastdatashapley.engine.states`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Pixels may exceed [0, 1] by this much (float rounding) before they are rejected; they are clipped.
+PIXEL_TOLERANCE = 1e-6
+
+
+def check_pixels(x: Any, name: str = "image") -> np.ndarray:
+    """``x`` as float32 after checking it holds numbers, all finite, in [0, 1] (within :data:`PIXEL_TOLERANCE`).
+
+    Values within the tolerance outside [0, 1] are clipped. ``name`` starts each error message.
+    """
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} holds {arr.dtype} values, not numbers")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    if arr.size and (arr.min() < -PIXEL_TOLERANCE or arr.max() > 1 + PIXEL_TOLERANCE):
+        low, high = float(arr.min()), float(arr.max())
+        raise ValueError(f"{name} has values in [{low:.4g}, {high:.4g}]; they must lie in [0, 1] (divide 8-bit images "
+                         "by 255)")
+    return np.clip(arr.astype(np.float32), 0, 1)
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` as an int >= 1; ValueError otherwise."""
+    return check_count(batch_size, "batch_size")
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum`` (bools and non-integers rejected); ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_n(n: Any, name: str = "n") -> int:
+    """``n`` as an int, at least 2 (a game of one player has nothing to estimate)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"{name} must be an integer >= 2, got {n!r}")
+    return int(n)

@@ -1,0 +1,163 @@
+"""Atomic file output: every artifact is written to a temp file in the same folder, then renamed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    ``suffix`` defaults to the target's own suffix, so writers that infer a format from it still work. The file
+    gets the mode a plain ``open`` would give it (0o666 less the umask), not mkstemp's private 0o600.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*"):  # left by a writer that was killed (SIGKILL)
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _umask() -> int:
+    """The process umask, read from /proc where possible (setting it to read it back races with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read JSON, naming the file in any error."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read JSON file {path}: {exc}") from exc
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Save arrays to an ``.npz`` atomically, with a SHA-256 checksum over their contents."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    arrays["__checksum__"] = np.array(checksum(arrays))
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load an ``.npz`` written by :func:`save_npz`, verifying its checksum; errors name the file."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:  # zipfile / OSError / ValueError on truncated files
+        raise ValueError(f"cannot read array file {path}: it is missing, truncated or corrupted ({exc})") from exc
+    stored = arrays.pop("__checksum__", None)
+    if stored is None:
+        raise ValueError(f"array file {path} has no checksum; it was not written by fastdatashapley")
+    if str(stored) != checksum(arrays):
+        raise ValueError(f"array file {path} failed its checksum; it is corrupted")
+    return arrays
+
+
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of ``arrays`` (order independent)."""
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(key.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def json_default(obj: Any) -> Any:
+    """The ``default=`` of every ``json.dumps`` in the package: numpy scalars and arrays as Python numbers and
+    lists, paths (``os.PathLike``) as strings; anything else is a TypeError naming its type."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_values(path: str | os.PathLike, values: np.ndarray, meta: dict[str, Any],
+                std: np.ndarray | None = None) -> None:
+    """A method's values (``[n]`` global or ``[n, T, m]`` per sample, float64) with JSON metadata, and their
+    standard errors ``std`` (same shape) when the estimator has them.
+
+    ``meta`` gains ``torch_threads`` (torch's intra-op thread count, if torch is loaded), unless it has one: float
+    sums, and so the last bits of the values, depend on it (docs/results.md).
+    """
+    torch = sys.modules.get("torch")
+    meta = {"torch_threads": torch.get_num_threads() if torch is not None else None, **meta}
+    arrays = {"values": np.asarray(values, dtype=np.float64), "meta": np.array(json.dumps(meta, default=json_default))}
+    if std is not None:
+        arrays["std"] = np.asarray(std, dtype=np.float64)
+    save_npz(path, **arrays)
+
+
+def load_values(path: str | os.PathLike, *, n: int | None = None, n_test: int | None = None,
+                n_classes: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Inverse of :func:`save_values`; errors name the file.
+
+    Given ``n`` (training points), ``n_test`` (T, samples valued) and ``n_classes`` (m), the values must have
+    shape ``[n]`` (global) or ``[n, T, m]`` (per sample); a ``per_sample`` scope in the metadata requires the latter.
+    """
+    arrays = load_npz(path)
+    if "values" not in arrays or "meta" not in arrays:
+        raise ValueError(f"{path} is not a values file (needs arrays 'values' and 'meta')")
+    values, meta = arrays["values"], json.loads(str(arrays["meta"]))
+    _check_values_shape(path, values.shape, meta.get("scope"), n, n_test, n_classes)
+    if not np.isfinite(values).all():
+        raise ValueError(f"values file {path} contains NaN or Inf")
+    return values, meta
+
+
+def split_sizes(split: dict[str, np.ndarray]) -> dict[str, int]:
+    """``n``, ``n_test`` and ``n_classes`` of a loaded ``split.npz``: the keywords :func:`load_values` checks."""
+    return {"n": len(split["y_train"]), "n_test": len(split["y_test"]), "n_classes": int(split["n_classes"])}
+
+
+def _check_values_shape(path: str | os.PathLike, shape: tuple[int, ...], scope: Any, n: int | None,
+                        n_test: int | None, n_classes: int | None) -> None:
+    """ValueError naming ``path`` unless ``shape`` is ``[n]`` or ``[n, T, m]`` for the given sizes (None: any)."""
+    want = [("n", n), ("T", n_test), ("m", n_classes)]
+    if len(shape) not in (1, 3) or (scope == "per_sample" and len(shape) != 3):
+        raise ValueError(f"values file {path} holds values of shape {list(shape)}; expected [n, T, m] per sample "
+                         f"or [n] global")
+    for (name, size), got in zip(want, shape):
+        if size is not None and got != int(size):
+            expected = ", ".join(f"{k} = {v}" for k, v in want[: len(shape)] if v is not None)
+            raise ValueError(f"values file {path} holds values of shape {list(shape)} with {name} = {got}; "
+                             f"expected {expected}")

@@ -1,0 +1,214 @@
+"""The trained explainer: a network phi_theta(x) -> [n, m] with all it needs at inference.
+
+Methods differ in the table they train on and in the outputs:
+
+* ``fds``: kernel design, full trainer. ``afds``: kernel design, approximate (K-epoch) trainer. Nothing in
+  the training differs; the table's trainer spec is kept in ``meta``.
+* ``gfds``: group design (players: the members of D_j plus every other group as one player), same loss on
+  data masks, n outputs.
+* ``gfds+`` (groups as players): variant ``split``: N outputs (one per group), s is the group indicator,
+  normalisation over N, and at inference each group's value is split evenly among its members
+  (phi_i = phi_G / |G|). Variant ``penalty``: n outputs trained with the group penalty (eq. 6); values are the
+  n outputs as they are.
+
+At inference v(1) - v(0) comes from the service model f_D and the null model (``ServiceModel.proba`` and
+``null_proba`` on x), so the values of any image sum exactly (to float64 rounding) to f_D(x) - f_0(x). Training is
+:func:`~fastdatashapley.explainers.training.fit_explainer`; the file format is :mod:`.file_format`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..base.checks import check_batch_size, check_pixels
+from ..base.devices import resolve_device
+from ..base.predict import predict_chunked
+from ..engine.service import ServiceModel
+from ..games.coalitions import check_groups
+from .loss import expand, normalise
+
+#: GFDS+ variants: N group outputs split evenly, or n outputs with the group penalty.
+VARIANTS = ("split", "penalty")
+
+
+@dataclass
+class Explainer:
+    """A trained explainer with all it needs at inference: the service and null models, D and the groups.
+
+    ``values(x)`` returns ``[B, n, m]`` float64: the value of every training point for every label.
+    ``variant`` is ``"split"`` or ``"penalty"`` for GFDS+, else ``None``. ``net_config`` is the
+    :func:`~fastdatashapley.explainer_nets.net_config` dict of ``net``.
+    """
+
+    net: nn.Module
+    net_config: dict[str, Any]
+    method: str
+    service: ServiceModel
+    x_train: np.ndarray
+    y_train: np.ndarray
+    groups: list[np.ndarray] | None = None
+    variant: str | None = None
+    dataset: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    _models: tuple[nn.Module, nn.Module] | None = field(default=None, init=False, repr=False, compare=False)
+    _device_net: tuple[torch.device, nn.Module] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.net.eval()
+        self.x_train = np.asarray(self.x_train, dtype=np.float32)
+        self.y_train = np.asarray(self.y_train, dtype=np.int64)
+        if self.groups is not None:
+            self.groups = check_groups(self.groups, self.n)
+
+    # -- shapes ----------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of training points valued."""
+        return len(self.y_train)
+
+    @property
+    def m(self) -> int:
+        """Number of labels."""
+        return self.service.spec.n_classes
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return tuple(self.service.spec.in_shape)  # type: ignore[return-value]
+
+    @property
+    def split_groups(self) -> bool:
+        """True when the net outputs one value per group (GFDS+ ``split``)."""
+        return self.variant == "split"
+
+    # -- input checks ----------------------------------------------------------------------------
+    def check_images(self, x: Any, name: str = "image") -> np.ndarray:
+        """``x`` ``[B, C, H, W]`` (or one ``[C, H, W]``) as float32; ValueError for a wrong shape or channels, values
+        that are not numbers, NaN or Inf, or pixels outside [0, 1] (the training range; the CLI checks the same)."""
+        x = np.asarray(x)
+        c, h, w = self.in_shape
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w):
+            raise ValueError(
+                f"{name} shape {list(x.shape)} does not fit this explainer, which takes [B, {c}, {h}, {w}] "
+                f"({c} channel{'s' if c > 1 else ''} of {h}x{w} pixels)"
+            )
+        return check_pixels(x, name)
+
+    def check_labels(self, labels: Any, count: int) -> np.ndarray:
+        """``labels`` as int64 ``[count]`` in [0, m); a scalar is broadcast."""
+        arr = np.asarray(labels)
+        if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
+            raise ValueError(f"labels must be integers, got {arr.dtype}")
+        arr = np.broadcast_to(arr.astype(np.int64), (count,)) if arr.ndim == 0 else arr.astype(np.int64)
+        if arr.shape != (count,):
+            raise ValueError(f"labels must have shape [{count}], got {list(arr.shape)}")
+        bad = arr[(arr < 0) | (arr >= self.m)]
+        if len(bad):
+            raise ValueError(f"label {int(bad[0])} is out of range: this explainer's labels are 0..{self.m - 1}")
+        return arr
+
+    def check_compatible(self, dataset: str | None = None, n: int | None = None, in_shape: Sequence[int] | None = None,
+                         n_classes: int | None = None) -> None:
+        """Raise ValueError if this explainer was made for another dataset, training-set size, image shape or label count."""
+        if dataset is not None and dataset != self.dataset:
+            raise ValueError(f"explainer was trained for dataset {self.dataset!r}, not {dataset!r}")
+        if n is not None and int(n) != self.n:
+            raise ValueError(f"explainer values n = {self.n} training points, not {n}")
+        if in_shape is not None and tuple(int(s) for s in in_shape) != self.in_shape:
+            raise ValueError(f"explainer takes images of shape {list(self.in_shape)}, not {list(in_shape)}")
+        if n_classes is not None and int(n_classes) != self.m:
+            raise ValueError(f"explainer has m = {self.m} labels, not {n_classes}")
+
+    # -- inference -------------------------------------------------------------------------------
+    def _service_proba(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax ``[B, m]`` float32 of f_D and of the null model on checked images, as ``ServiceModel.proba`` and
+        ``null_proba`` compute them (same layers, weights and 4096-image chunks), with the two nets built once."""
+        if self._models is None:
+            nets = []
+            for state in (self.service.state, self.service.null_state):
+                net = self.service.spec.build()
+                net.load_state_dict(state)
+                nets.append(net.eval())
+            self._models = (nets[0], nets[1])
+        return predict_chunked(self._models[0], x), predict_chunked(self._models[1], x)
+
+    def _net_on(self, dev: torch.device) -> nn.Module:
+        """The explainer network in eval mode on ``dev``: itself on the CPU, else a copy kept for the next call."""
+        if dev.type == "cpu":
+            return self.net.eval()
+        if self._device_net is None or self._device_net[0] != dev:
+            self._device_net = (dev, copy.deepcopy(self.net).to(dev).eval())
+        return self._device_net[1]
+
+    def predict(self, x: Any) -> np.ndarray:
+        """The service model's predicted labels ``[B]`` for images ``x``."""
+        return self._service_proba(self.check_images(x))[0].argmax(1)
+
+    def raw(self, x: Any, batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:
+        """Normalised network outputs ``[B, n_out, m]`` float64 (n_out = N groups for GFDS+ split, else n).
+
+        ``device`` runs the explainer network there (``"cuda"``, or ``"auto"``: CUDA when present); the service and
+        null models run on the CPU, and the result is a CPU array."""
+        batch_size = check_batch_size(batch_size)
+        dev = resolve_device(device)
+        x = self.check_images(x)
+        full, null = self._service_proba(x)
+        total = full.astype(np.float64) - null.astype(np.float64)
+        out = np.empty((len(x), self.net_config["n_out"], self.m))
+        net = self._net_on(dev)
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                phi = net(torch.from_numpy(x[i : i + batch_size]).to(dev)).double()
+                total_i = torch.from_numpy(total[i : i + batch_size]).to(dev)
+                out[i : i + batch_size] = normalise(phi, total_i).cpu().numpy()
+        return out
+
+    def values(self, x: Any, batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:
+        """Values of the n training points for every label: ``[B, n, m]`` float64; they sum over n to f_D(x) - f_0(x).
+
+        ``device``: where the explainer network runs (:meth:`raw`)."""
+        phi = self.raw(x, batch_size, device)
+        if self.split_groups:
+            phi = expand(torch.from_numpy(phi), self.groups, self.n).numpy()
+        return phi
+
+    def values_for(self, x: Any, labels: Any = None) -> np.ndarray:
+        """Values ``[B, n]`` for one label per image (default: the service model's prediction)."""
+        x = self.check_images(x)
+        labels = self.predict(x) if labels is None else self.check_labels(labels, len(x))
+        return self.values(x)[np.arange(len(x)), :, labels]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """JSON-able summary: method, dataset, shapes, net, training history summary."""
+        return {
+            "method": self.method, "variant": self.variant, "dataset": self.dataset, "n": self.n, "m": self.m,
+            "in_shape": list(self.in_shape), "net": self.net_config,
+            "groups": [len(g) for g in self.groups] if self.groups is not None else None,
+            "epochs": len(self.history), "best_val_loss": self.meta.get("best_val_loss"),
+            "service_arch": self.service.spec.arch,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """One self-contained file, written atomically (:func:`~fastdatashapley.explainers.file_format.save_explainer`)."""
+        from .file_format import save_explainer
+
+        save_explainer(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Explainer":
+        """Read and validate a file written by :meth:`save`; every error is a ValueError naming ``path``
+        (:func:`~fastdatashapley.explainers.file_format.load_explainer`)."""
+        from .file_format import load_explainer
+
+        return load_explainer(path)

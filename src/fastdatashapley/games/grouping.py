@@ -1,0 +1,97 @@
+"""Grouping functions Psi_N for GFDS and GFDS+: split the training set D into N disjoint groups.
+
+Kinds (:data:`KINDS`):
+
+* ``label``: one group per class present in y (``n_groups`` and the feature view are ignored).
+* ``kmeans`` / ``spectral``: scikit-learn clustering into ``n_groups`` groups of one feature view
+  (:data:`FEATURES`): ``pixels`` (flattened images), ``outputs`` (the service model's softmax) or
+  ``embeddings`` (the service model's penultimate layer: the input of its last Linear layer, the output
+  of every layer before it). Features are used as they are (no per-dimension scaling). k-means uses 10 seeded
+  restarts; spectral clustering a symmetric 10-nearest-neighbour graph and the deterministic
+  ``cluster_qr`` label assignment.
+
+Result: a list of sorted int64 index arrays that partition range(n), ordered by their smallest member.
+No group is empty: a clustering that leaves a cluster empty (possible with spectral clustering or with
+duplicate points) returns fewer groups than asked, and ``make_groups`` logs nothing and raises nothing
+about it; call ``len()`` on the result. The same inputs and ``seed`` give the same groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+KINDS = ("label", "kmeans", "spectral")
+FEATURES = ("pixels", "outputs", "embeddings")
+
+
+def features(view: str, x: np.ndarray, service: Any = None) -> np.ndarray:
+    """The feature view ``view`` of images ``x [n, C, H, W]``: ``[n, d]`` float64 (``service`` for outputs/embeddings)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if view == "pixels":
+        return x.reshape(len(x), -1).astype(np.float64)
+    if view not in FEATURES:
+        raise ValueError(f"unknown grouping features {view!r}; choose one of {', '.join(FEATURES)}")
+    if service is None:
+        raise ValueError(f"grouping features {view!r} need the service model (service=None)")
+    if view == "outputs":
+        return service.proba(x).astype(np.float64)
+    return penultimate(service, x)
+
+
+def penultimate(service: Any, x: np.ndarray) -> np.ndarray:
+    """Input of the service model's last Linear layer for ``x [n, C, H, W]``: ``[n, d]`` float64."""
+    import torch  # only the model-based views need torch: label and pixel groupings start without it
+
+    from ..base.predict import predict_chunked
+
+    net = service.spec.build()
+    net.load_state_dict(service.state)
+    net.eval()
+    if not isinstance(net[-1], torch.nn.Linear):
+        raise ValueError(f"service model {service.spec.arch!r} has no last Linear layer to read embeddings from")
+    return predict_chunked(net[:-1], x, fn=lambda h: h.flatten(1)).astype(np.float64)
+
+
+def make_groups(
+    kind: str,
+    view: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_groups: int,
+    *,
+    service: Any = None,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Partition range(n) into groups of the training set ``x [n, C, H, W]``, ``y [n]`` (see the module docstring).
+
+    ``kind`` in :data:`KINDS`; ``view`` in :data:`FEATURES` (ignored for ``label``); ``n_groups`` in [2, n]
+    (ignored for ``label``); ``service`` (a :class:`~fastdatashapley.service.ServiceModel`) for the
+    ``outputs`` and ``embeddings`` views. Deterministic under ``seed``.
+    """
+    y = np.asarray(y).ravel()
+    x = np.asarray(x)
+    if len(x) != len(y):
+        raise ValueError(f"x ({len(x)} images) and y ({len(y)} labels) must have the same length")
+    if len(y) == 0:
+        raise ValueError("cannot group an empty training set")
+    if kind == "label":
+        labels = y
+    elif kind in ("kmeans", "spectral"):
+        if not 2 <= int(n_groups) <= len(y):
+            raise ValueError(f"grouping n_groups must lie in [2, n = {len(y)}], got {n_groups}")
+        feats = features(view, x, service)
+        if kind == "kmeans":
+            from sklearn.cluster import KMeans
+
+            labels = KMeans(int(n_groups), n_init=10, random_state=seed).fit_predict(feats)
+        else:
+            from sklearn.cluster import SpectralClustering
+
+            labels = SpectralClustering(int(n_groups), affinity="nearest_neighbors", n_neighbors=min(10, len(y) - 1),
+                                        random_state=seed, assign_labels="cluster_qr").fit_predict(feats)
+    else:
+        raise ValueError(f"unknown grouping kind {kind!r}; choose one of {', '.join(KINDS)}")
+    groups = [np.flatnonzero(labels == c).astype(np.int64) for c in np.unique(labels)]
+    return sorted(groups, key=lambda g: int(g[0]))

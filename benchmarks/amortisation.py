@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import explainer as explainer_bench  # benchmarks/explainer.py: the default problem and the timer
+from _common import digits_service, timed
 from fastdatashapley.games.coalitions import kernel_masks, permutations, prefix_masks
 from fastdatashapley.explainers.model import Explainer
 from fastdatashapley.explainers.training import ExplainerSettings, fit_explainer
@@ -102,7 +102,7 @@ def setup() -> Problem:
     """Digits, the seeded split and the service model as ``benchmarks/explainer.py`` builds them."""
     from fastdatashapley.data import POOL, VALIDATION
 
-    ds, split, x, y, spec, service = explainer_bench.digits_service()
+    ds, split, x, y, spec, service = digits_service()
     rest = split.rest
     probes = ds.x[rest[: N_POOL + N_VAL]]
     role = np.r_[np.full(N_POOL, POOL), np.full(N_VAL, VALIDATION)]
@@ -153,7 +153,7 @@ def measure_explainer(p: Problem, engine: dict, epochs: int, charged: int) -> tu
 
 def measure_forward(explainer: Explainer, new: np.ndarray, repeats: int) -> float:
     """Seconds per sample of ``Explainer.values`` at batch ``len(new)`` (best of ``repeats``)."""
-    return explainer_bench.timed(lambda: explainer.values(new, batch_size=len(new)), repeats)[0] / len(new)
+    return timed(lambda: explainer.values(new, batch_size=len(new)), repeats)[0] / len(new)
 
 
 def measure_solve(p: Problem) -> float:
@@ -162,7 +162,7 @@ def measure_solve(p: Problem) -> float:
     masks = kernel_masks(N, S, seed=0)
     null, grand = p.service.null_proba(p.new[:1])[0], p.service.proba(p.new[:1])[0]
     util = (null[None] + 0.1 * masks[:, :M]).astype(np.float32)
-    return explainer_bench.timed(lambda: kernel_from_samples(masks, util, null, grand), 5)[0]
+    return timed(lambda: kernel_from_samples(masks, util, null, grand), 5)[0]
 
 
 def measure_stored(p: Problem, count: int) -> dict:
@@ -183,7 +183,7 @@ def measure_stored(p: Problem, count: int) -> dict:
         with torch.no_grad():
             return [torch.softmax(net(x1), 1) for net in nets]
 
-    per_model = explainer_bench.timed(forward_all, 5)[0] / count
+    per_model = timed(forward_all, 5)[0] / count
     n_params = sum(v.numel() for v in states[0].values())
     return {"count": count, "per_model": per_model, "params": n_params, "bytes": n_params * 4 * S}
 

@@ -27,13 +27,13 @@ naive time / batched time).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import resource
 import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from _common import bench_masks, digits_arrays, in_fresh_process
 
 
 @dataclass
@@ -44,35 +44,6 @@ class Case:
     epochs: int
     n_coalitions: int
     n_probes: int
-
-
-def _data(size: int, n: int, n_probes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Balanced training set of n digits and n_probes other digits, float32 [N, 1, size, size] in [0, 1]."""
-    import torch
-    import torch.nn.functional as F
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)[:, None]
-    y = d.target.astype(np.int64)
-    rng = np.random.default_rng(seed)
-    train = np.concatenate([rng.choice(np.flatnonzero(y == c), n // 10, replace=False) for c in range(10)])
-    rest = rng.permutation(np.setdiff1d(np.arange(len(y)), train))[:n_probes]
-    if size != 8:
-        x = F.interpolate(torch.from_numpy(x), size=(size, size), mode="bilinear", align_corners=False).numpy()
-    return x[train], y[train], x[rest]
-
-
-def _kernel_masks(m: int, n: int, seed: int = 1) -> np.ndarray:
-    """m coalitions: size k ~ 1/(k(n-k)) on 1..n-1 (Shapley kernel), then a uniform subset of that size."""
-    rng = np.random.default_rng(seed)
-    k = np.arange(1, n)
-    w = 1.0 / (k * (n - k))
-    sizes = rng.choice(k, size=m, p=w / w.sum())
-    masks = np.zeros((m, n), bool)
-    for i, s in enumerate(sizes):
-        masks[i, rng.choice(n, s, replace=False)] = True
-    return masks
 
 
 def _arm(args: tuple) -> tuple[float, np.ndarray, float]:
@@ -112,16 +83,6 @@ def _matmul_peak(threads: int | None, sizes: tuple[int, ...] = (1024, 2048, 4096
     return best
 
 
-def _in_fresh_process(fn, *args):  # type: ignore[no-untyped-def]
-    """``fn(*args)`` in a spawned single-worker pool (its own threads and peak RSS)."""
-    pool = mp.get_context("spawn").Pool(1)
-    try:
-        return pool.apply(fn, args)
-    finally:
-        pool.close()  # close + join (not terminate) so no semaphore is left behind
-        pool.join()
-
-
 def train_gflop(arch: str, in_shape: tuple[int, int, int], masks: np.ndarray, epochs: int, n_classes: int = 10) -> float:
     """GFLOPs of training every coalition of ``masks [M, n]`` for ``epochs``: images seen x FLOPs per image."""
     from fastdatashapley.engine.models import build_service_model
@@ -133,9 +94,9 @@ def train_gflop(arch: str, in_shape: tuple[int, int, int], masks: np.ndarray, ep
 
 def run_case(case: Case, threads: int | None, peak: float) -> tuple[float, float]:
     """Run both arms of ``case``, print their lines; return (naive / batched time, batched % of ``peak`` GFLOP/s)."""
-    x, y, probes = _data(case.size, 100, case.n_probes)
-    masks = _kernel_masks(case.n_coalitions, len(y))
-    results = {which: _in_fresh_process(_arm, (which, case, threads, x, y, probes, masks)) for which in ("batched", "naive")}
+    x, y, probes = digits_arrays(case.size, 100, case.n_probes)
+    masks = bench_masks(case.n_coalitions, len(y))
+    results = {which: in_fresh_process(_arm, (which, case, threads, x, y, probes, masks)) for which in ("batched", "naive")}
     (tb, ub, mb), (tn, un, mn) = results["batched"], results["naive"]
     ratio = tn / tb
     m = case.n_coalitions
@@ -164,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         cases = [Case("paper_cnn 1x28x28", "paper_cnn", 28, 50, 64, 1110), Case("digits_cnn 1x8x8", "digits_cnn", 8, 50, 512, 1110)]
     import torch
 
-    peak = _in_fresh_process(_matmul_peak, a.threads)
+    peak = in_fresh_process(_matmul_peak, a.threads)
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s (torch.mm, {a.threads or torch.get_num_threads()} threads)", flush=True)
     results = [run_case(c, a.threads, peak) for c in cases]
     print(f"efficiency: {results[0][1]:.1f}% {results[1][1]:.1f}%")

@@ -29,41 +29,15 @@ import time
 
 import numpy as np
 import torch
+from _common import N, M, digits_service, latency, make_explainer, timed
 
 from fastdatashapley.games.coalitions import kernel_masks
-from fastdatashapley.data import load_dataset, make_split
 from fastdatashapley.explainers.model import Explainer
-from fastdatashapley.explainers.nets import build_net, net_config
 from fastdatashapley.engine.service import ServiceModel, fit_service_model
 from fastdatashapley.games import kernel_from_samples
 from fastdatashapley.engine.training import TrainerSpec, init_state, predict_proba, train_models, train_submodels
 
-N, M, S = 100, 10, 2048
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(best, median) wall seconds of ``fn()`` over ``repeats`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), float(np.median(times))
-
-
-def latency(explainer: Explainer, x: np.ndarray, repeats: int) -> dict[str, float]:
-    b1 = timed(lambda: explainer.values(x[:1]), repeats)
-    b256 = timed(lambda: explainer.values(x[:256]), max(3, repeats // 10))
-    return {"batch1_ms": b1[0] * 1e3, "batch1_median_ms": b1[1] * 1e3, "batch256_ms_per_sample": b256[0] / 256 * 1e3}
-
-
-def make_explainer(net: str, service: ServiceModel, x_train: np.ndarray, y_train: np.ndarray) -> Explainer:
-    cfg = net_config(net, service.spec.in_shape, len(y_train), service.spec.n_classes)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_net(cfg)
-    return Explainer(model, cfg, "fds", service, x_train, y_train)
+S = 2048
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,15 +46,6 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--resnet", action="store_true", help="also time the ResNet-50 explainer (slow on a CPU)")
     return ap.parse_args()
-
-
-def digits_service():
-    """The default config's problem: (digits, split, x_train ``[N, 1, 8, 8]``, y_train ``[N]``, spec, service)."""
-    ds = load_dataset("digits")
-    split = make_split(ds, N, 10, 0, seed=0)
-    x, y = ds.x[split.train], ds.y[split.train]
-    spec = TrainerSpec("digits_cnn", (1, 8, 8), M, lr=1e-3, epochs=50, batch_size=20)
-    return ds, split, x, y, spec, fit_service_model(spec, x, y, seed=0, device="cpu")
 
 
 def latency_rows(nets: list[str], service: ServiceModel, x: np.ndarray, y: np.ndarray, new: np.ndarray,

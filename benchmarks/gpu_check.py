@@ -11,9 +11,9 @@ workflow run have time limits, and the rest takes seconds. Each check prints lin
    memory. The naive loop stops after :data:`NAIVE_SECONDS`; its rate comes from the coalitions it finished.
 3. ``explainer``: latency of an FDS explainer (``small_cnn`` on digits, as ``benchmarks/explainer.py``
    builds it, untrained: latency does not depend on the weights; its zero last layer made random) at batch 1
-   and 256. ``Explainer.values`` runs its nets on the CPU. The CUDA figure runs the
-   same nets and normalisation on CUDA, with the copies to and from the device. The CPU figure is listed
-   alongside, and the largest difference between the two is checked against :data:`TOLERANCE`.
+   and 256: ``Explainer.values(x, device="cuda")`` (the service, null and explainer nets and the normalisation on
+   CUDA, with the copies to and from the device). The CPU figure is listed alongside, and the largest difference
+   between the two is checked against :data:`TOLERANCE`.
 4. ``workflow``: ``snakemake --cores all`` on a copy of ``config/ci.yaml`` with ``device: cuda`` in a
    temporary folder: wall time and success (within :data:`WORKFLOW_SECONDS`).
 
@@ -27,7 +27,6 @@ Exit status 1 if a check failed (a difference above tolerance, an error, a faile
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import signal
 import subprocess
@@ -41,10 +40,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+from _common import bench_masks, digits_arrays, digits_service, latency, make_explainer, timed
 
 if TYPE_CHECKING:
     import torch
-    from types import ModuleType
 
     from fastdatashapley.explainers.model import Explainer
     from fastdatashapley.engine.training import TrainerSpec
@@ -74,19 +73,6 @@ ENGINE_CASES = (
 )
 
 Result = tuple[list[str], bool]  # summary lines, passed
-
-
-def _bench(name: str) -> ModuleType:
-    """``benchmarks/<name>.py`` as a module (imported once, as ``benchmarks_<name>``, without touching ``sys.path``)."""
-    import importlib.util
-
-    key = f"benchmarks_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module  # before running it, as a normal import does (dataclasses look it up)
-        spec.loader.exec_module(module)
-    return sys.modules[key]
 
 
 def _sync(dev: torch.device) -> None:
@@ -125,53 +111,21 @@ def strict_fp32() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
-def naive_train(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, seed: int,
-                device: torch.device) -> torch.nn.Module:
-    """:func:`fastdatashapley.engine.training.train_single` on ``device`` (the reference runs on the CPU only).
+def naive_utilities(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
+                    probes: np.ndarray, dev: torch.device) -> np.ndarray:
+    """The naive arm for one coalition: :func:`~fastdatashapley.engine.training.train_single` on ``dev``, then the
+    trained model's softmax ``[P, m]`` on the probes (:func:`~fastdatashapley.engine.training.predict_proba`)."""
+    from fastdatashapley.engine.training import predict_proba, train_single
 
-    The same net, initial weights, optimiser and data order, one minibatch at a time; x ``[n, C, H, W]``,
-    y ``[n]``, mask ``[n]`` bool. Unlike the reference, it does not check the loss for NaN after every step
-    (that check waits for the GPU each step). Returns the trained net, on ``device``.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from fastdatashapley.engine.training import coalition_keys, epoch_orders
-    from fastdatashapley.engine.training.reference import _optimizer
-
-    masks = np.asarray(mask, bool).reshape(1, -1)
-    net = spec.build()
-    net.load_state_dict(init)
-    net.to(device)
-    opt = _optimizer(spec, net)
-    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-    key, size = coalition_keys(seed, masks), int(masks.sum())
-    for epoch in range(spec.epochs):
-        order = torch.from_numpy(epoch_orders(key, masks, epoch)[0, :size]).to(device)
-        for start in range(0, size, spec.batch_size):
-            b = order[start : start + spec.batch_size]
-            opt.zero_grad()
-            F.cross_entropy(net(xt[b]), yt[b]).backward()
-            opt.step()
-    return net
-
-
-def naive_softmax(net: torch.nn.Module, probes: np.ndarray, device: torch.device) -> np.ndarray:
-    """Softmax ``[P, m]`` float32 of a net on ``device`` for probes ``[P, C, H, W]``, back on the host."""
-    import torch
-
-    net.eval()
-    with torch.no_grad():
-        return torch.softmax(net(torch.from_numpy(probes).to(device)), 1).cpu().numpy()
+    return predict_proba(spec, train_single(spec, init, x, y, mask, seed=0, device=dev), probes)
 
 
 def _short_problem(n_coalitions: int = 64, epochs: int = 3, n_probes: int = 100) -> tuple:
     """The utilities check's problem: (spec, init, x, y, masks, probes) from ``benchmarks/engine.py``'s data."""
     from fastdatashapley.engine.training import TrainerSpec, init_state
 
-    engine = _bench("engine")
-    x, y, probes = engine._data(8, 100, n_probes)
-    masks = engine._kernel_masks(n_coalitions, len(y))
+    x, y, probes = digits_arrays(8, 100, n_probes)
+    masks = bench_masks(n_coalitions, len(y))
     spec = TrainerSpec("digits_cnn", x.shape[1:], 10, lr=1e-3, epochs=epochs, batch_size=20)
     return spec, init_state(spec, 0), x, y, masks, probes
 
@@ -203,7 +157,7 @@ def _warm_up(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, probes
     short = replace(spec, epochs=1)
     masks = np.ones((2, len(y)), bool)
     train_submodels(short, init, x, y, masks, probes[:8], seed=0, device=dev)
-    naive_softmax(naive_train(short, init, x, y, masks[0], seed=0, device=dev), probes[:8], dev)
+    naive_utilities(short, init, x, y, masks[0], probes[:8], dev)
     _sync(dev)
 
 
@@ -212,7 +166,7 @@ def _naive_arm(spec: TrainerSpec, init: dict, x: np.ndarray, y: np.ndarray, mask
     """The naive loop over ``masks`` until ``limit`` seconds have passed: (utilities ``[k, P, m]``, seconds)."""
     out, t0 = [], time.perf_counter()
     for mask in masks:
-        out.append(naive_softmax(naive_train(spec, init, x, y, mask, seed=0, device=dev), probes, dev))
+        out.append(naive_utilities(spec, init, x, y, mask, probes, dev))
         if time.perf_counter() - t0 > limit:
             break
     return np.stack(out), time.perf_counter() - t0
@@ -223,9 +177,8 @@ def engine_case(case: tuple, dev: torch.device, limit: float) -> str:
     from fastdatashapley.engine.training import TrainerSpec, init_state, train_submodels
 
     name, arch, size, epochs, count, n_probes = case
-    engine = _bench("engine")
-    x, y, probes = engine._data(size, 100, n_probes)
-    masks = engine._kernel_masks(count, len(y))
+    x, y, probes = digits_arrays(size, 100, n_probes)
+    masks = bench_masks(count, len(y))
     spec = TrainerSpec(arch, x.shape[1:], 10, lr=1e-3, epochs=epochs, batch_size=20)
     init = init_state(spec, 0)
     _warm_up(spec, init, x, y, probes, dev)
@@ -247,34 +200,6 @@ def check_engine(dev: torch.device, args: argparse.Namespace) -> Result:
     return [engine_case(case, dev, args.naive_seconds) for case in ENGINE_CASES], True
 
 
-def device_values(explainer: Explainer, dev: torch.device) -> Callable[[np.ndarray], np.ndarray]:
-    """``Explainer.values`` with its nets on ``dev``: images ``[B, C, H, W]`` -> values ``[B, n, m]`` float64.
-
-    The service and null models' softmax, the explainer net and the efficient normalisation, as
-    ``Explainer.raw`` computes them, without its input checks; the images go to ``dev`` and the values
-    come back to the host. For an explainer with n outputs (not GFDS+ split).
-    """
-    import torch
-
-    from fastdatashapley.explainers.model import normalise
-
-    models = []
-    for state in (explainer.service.state, explainer.service.null_state):
-        net = explainer.service.spec.build()
-        net.load_state_dict(state)
-        models.append(net.to(dev).eval())
-    phi_net = copy.deepcopy(explainer.net).to(dev).eval()
-
-    def values(x: np.ndarray) -> np.ndarray:
-        """Values ``[B, n, m]`` of images ``x [B, C, H, W]``, computed on ``dev``."""
-        with torch.no_grad():
-            xt = torch.from_numpy(x).to(dev)
-            total = (torch.softmax(models[0](xt), 1) - torch.softmax(models[1](xt), 1)).double()
-            return normalise(phi_net(xt).double(), total).cpu().numpy()
-
-    return values
-
-
 def _random_head(explainer: Explainer) -> Explainer:
     """The explainer with its zero-initialised parameters (the last layer) drawn from a seeded normal, so
     that its net's outputs, and not only the service model's, reach the values compared."""
@@ -290,14 +215,18 @@ def _random_head(explainer: Explainer) -> Explainer:
 
 def check_explainer(dev: torch.device, args: argparse.Namespace) -> Result:
     """Explainer latency at batch 1 and 256 on ``dev`` against the CPU; PASS if the values agree."""
-    bench = _bench("explainer")
-    ds, split, x, y, _, service = bench.digits_service()
+    ds, split, x, y, _, service = digits_service()
     new = ds.x[split.rest[:256]]
-    explainer = _random_head(bench.make_explainer("small_cnn", service, x, y))
-    cpu = bench.latency(explainer, new, 20)
-    values = device_values(explainer, dev)
-    b1 = bench.timed(lambda: values(new[:1]), 50)[0] * 1e3
-    b256 = bench.timed(lambda: values(new), 10)[0] / len(new) * 1e3
+    explainer = _random_head(make_explainer("small_cnn", service, x, y))
+    cpu = latency(explainer, new, 20)
+
+    def values(images: np.ndarray) -> np.ndarray:
+        out = explainer.values(images, device=dev)
+        _sync(dev)
+        return out
+
+    b1 = timed(lambda: values(new[:1]), 50)[0] * 1e3
+    b256 = timed(lambda: values(new), 10)[0] / len(new) * 1e3
     gap = float(np.abs(values(new) - explainer.values(new)).max())
     ok = gap <= TOLERANCE
     line = (f"{PREFIX} explainer small_cnn, digits n = {explainer.n}, on {dev.type}: batch 1 {b1:.3f} ms, batch 256 "

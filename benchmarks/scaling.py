@@ -47,8 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-import engine as engine_bench  # benchmarks/engine.py: a measurement in a fresh spawned process
-import explainer as explainer_bench  # benchmarks/explainer.py: the timer and the latency of Explainer.values
+from _common import in_fresh_process, latency, timed
 
 M, SIDE = 10, 8
 OUT = Path(__file__).resolve().parent / "out" / "scaling.png"
@@ -175,13 +174,13 @@ def measure(n: int, cfg: Config, threads: int | None) -> dict[str, float]:
     explainer = fit_explainer(table, probes, role, service, x, y, method="fds", settings=settings)
     per_epoch = explainer.history[-1]["seconds"] / len(explainer.history)
 
-    lat = explainer_bench.latency(explainer, new, cfg.repeats)
+    lat = latency(explainer, new, cfg.repeats)
     x1 = torch.from_numpy(new[:1])
     head: nn.Linear = explainer.net.head.fc2
     h1 = torch.zeros(1, head.in_features)
     with torch.no_grad():
-        net_ms = explainer_bench.timed(lambda: explainer.net(x1), cfg.repeats)[0] * 1e3
-        head_ms = explainer_bench.timed(lambda: head(h1), cfg.repeats)[0] * 1e3
+        net_ms = timed(lambda: explainer.net(x1), cfg.repeats)[0] * 1e3
+        head_ms = timed(lambda: head(h1), cfg.repeats)[0] * 1e3
     peak = _rss_mib()
     return {
         "n": n, "retrain_s": retrain, "mean_size": float(masks.sum(1).mean()), "table_bytes": table_nbytes(table),
@@ -279,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{k} {v}" for k, v in asdict(cfg).items()), flush=True)
     rows = []
     for n in cfg.ns:
-        rows.append(engine_bench._in_fresh_process(measure, n, cfg, a.threads))
+        rows.append(in_fresh_process(measure, n, cfg, a.threads))
         print(f"  n = {n:,}: {rows[-1]['wall_s']:.1f} s", flush=True)
     print_rows(rows)
     fits = slopes(rows)

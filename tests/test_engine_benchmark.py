@@ -32,6 +32,8 @@ def test_flops_service_archs():
 
 def test_benchmark_counts_members_times_epochs():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "engine.py"
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))  # its shared fixtures, benchmarks/_common.py
     spec = importlib.util.spec_from_file_location("bench_engine", path)
     bench = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("bench_engine", bench)  # dataclasses look their module up there

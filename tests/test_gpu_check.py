@@ -17,6 +17,8 @@ SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 
 
 def _module():
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))  # its shared fixtures, benchmarks/_common.py
     spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -35,16 +37,16 @@ def test_without_cuda_it_says_so_in_one_line_and_exits_0():
     assert seconds < 60, f"the no-CUDA path took {seconds:.1f} s"
 
 
-def test_naive_loop_on_a_device_matches_the_cpu_reference():
-    """gpu_check's copy of the reference loop (it runs on any device) trains the same model as train_single."""
+def test_naive_arm_is_the_library_reference_loop_on_the_device():
+    """gpu_check's naive arm is train_single itself, run on the device it checks (here the CPU)."""
     from fastdatashapley.engine.training import predict_proba, train_single
 
     gpu_check = _module()
     spec, init, x, y, masks, probes = gpu_check._short_problem(n_coalitions=2, epochs=2, n_probes=16)
     for mask in masks:
-        net = gpu_check.naive_train(spec, init, x, y, mask, seed=0, device=torch.device("cpu"))
+        got = gpu_check.naive_utilities(spec, init, x, y, mask, probes, torch.device("cpu"))
         reference = predict_proba(spec, train_single(spec, init, x, y, mask, seed=0), probes)
-        np.testing.assert_array_equal(gpu_check.naive_softmax(net, probes, torch.device("cpu")), reference)
+        np.testing.assert_array_equal(got, reference)
 
 
 def test_strict_fp32_restores_the_tf32_settings():

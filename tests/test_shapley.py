@@ -607,3 +607,65 @@ def test_bad_inputs_name_the_problem():
         S.class_wise(lambda m, c: u(m), np.array([0, 0, 1, 1]), 0, 3)
     with pytest.raises(ValueError, match="len\\(labels\\)"):
         S.class_wise(lambda m, c: u(m), np.array([0]), 1, 1)
+
+
+# ------------------------------------------------------------------------------------ stop rules and results
+
+
+def test_stop_rules_combine_with_or_and_and():
+    """``|`` stops at the first rule that fires, ``&`` when both do; batches end where either must be asked."""
+    n = 6
+    u, _ = additive(rng().normal(size=n))  # every permutation gives the same values: the change is 0
+    either = S.MaxPermutations(30) | S.RelativeChange(0.01, window=20)
+    _, (perms, _) = S.tmc(u, n, 10_000, truncation=None, stop=either, return_count=True)
+    assert perms == 30  # the count fires first (the change could fire only at 40)
+    assert either.next_check(0) == 20 and either.next_check(20) == 30
+    both = S.MaxPermutations(30) & S.RelativeChange(0.01, window=20)
+    _, (perms, _) = S.tmc(u, n, 10_000, truncation=None, stop=both, return_count=True)
+    assert perms == 40  # 30 permutations are not enough alone: the change is checked at 40, and it is 0
+    fresh = S.RelativeChange(0.01, window=20)
+    assert not fresh(np.ones((n, 1)), 20) and fresh(np.ones((n, 1)) * 2, 40)  # the first check has nothing to compare
+
+
+def test_walk_driver_batches_end_at_stop_checks():
+    from fastdatashapley.games.walk import walk
+
+    sizes = []
+
+    def draw(b):
+        sizes.append(b)
+        return np.tile(np.arange(4), (b, 1))
+
+    total = np.zeros((4, 1))
+    done = walk(draw, lambda o: ((lambda rows, j: np.full((len(rows), 1), j + 1.0)), np.zeros((len(o), 1))), total,
+                S.MaxPermutations(25) | S.RelativeChange(0.0, window=10), batch=7)
+    assert done == 25 and sizes == [7, 3, 7, 3, 5]
+    assert np.array_equal(total[:, 0], [25, 25, 25, 25])  # each position adds 1 (j + 1 - j) per permutation
+
+
+def test_valuation_result_takes_a_plugins_tuple_and_keeps_its_counts(tmp_path):
+    from fastdatashapley.base.io import load_npz, load_values
+
+    r = S.ValuationResult.of((np.zeros(5), 3))
+    assert r.retrained == 3 and r.values.dtype == np.float64 and r.meta(method="x") == {"method": "x", "retrained": 3}
+    with pytest.raises(TypeError, match="ValuationResult or \\(values, retrained\\)"):
+        S.ValuationResult.of(np.zeros(5))
+    with pytest.raises(ValueError, match="std has shape"):
+        S.ValuationResult(np.zeros((5, 2, 3)), std=np.zeros(5))
+    full = S.ValuationResult(np.ones((5, 2, 3)), 7, std=np.full((5, 2, 3), 0.5), counts={"permutations": 4})
+    full.save(tmp_path / "v.npz", method="tmc", scope="per_sample")
+    values, meta = load_values(tmp_path / "v.npz", n=5, n_test=2, n_classes=3)
+    assert np.array_equal(values, full.values) and meta["counts"] == {"permutations": 4} and meta["retrained"] == 7
+    assert np.array_equal(load_npz(tmp_path / "v.npz")["std"], full.std)
+
+
+def test_scorer_is_chosen_once_from_the_scope():
+    from fastdatashapley.games.scorers import Scorer, accuracy, correct
+
+    out = np.array([[[0.7, 0.3], [0.5, 0.5], [0.2, 0.8]]])  # [k = 1, T = 3, m = 2]; the second sample ties
+    labels = np.array([0, 1, 0])
+    assert np.array_equal(correct(out, labels), [[1.0, 0.5, 0.0]])
+    assert accuracy(out, labels) == pytest.approx([0.5])
+    assert np.array_equal(Scorer("per_sample", labels)(out), out) and Scorer("global", labels)(out) == pytest.approx([0.5])
+    with pytest.raises(ValueError, match="scope 'local'"):
+        Scorer("local", labels)

@@ -2,7 +2,7 @@
 
 Every service model is a plain ``nn.Sequential`` of ``Conv2d``, ``ReLU``, ``MaxPool2d``, ``Flatten`` and
 ``Linear`` layers. Inputs are float32 ``[B, C, H, W]``; outputs are logits ``[B, m]``. The retraining
-engine (:mod:`fastdatashapley.training`) relies on that restricted layer set to run many copies of a
+engine (:mod:`fastdatashapley.engine.training`) relies on that restricted layer set to run many copies of a
 model side by side.
 """
 
@@ -75,7 +75,7 @@ def build_service_model(arch: str, in_shape: tuple[int, int, int], n_classes: in
     """Build the service-model architecture ``arch`` for inputs ``in_shape = (C, H, W)`` and ``n_classes`` labels.
 
     Weights come from PyTorch's default initialisation (the global RNG); use
-    :func:`fastdatashapley.training.init_state` for seeded initial weights.
+    :func:`fastdatashapley.engine.training.init_state` for seeded initial weights.
     """
     if arch not in ARCHS:
         raise ValueError(f"unknown service-model arch {arch!r}; choose one of {', '.join(sorted(ARCHS))}")

@@ -40,7 +40,7 @@ class Retrainer:
 
     def softmax(self, masks: np.ndarray, probes: np.ndarray, *, progress: bool = False) -> np.ndarray:
         """Softmax of each coalition's sub-model on the probes: ``masks [k, n]``, ``probes [P, C, H, W]`` ->
-        float32 ``[k, P, m]`` (:func:`~fastdatashapley.training.train_submodels`)."""
+        float32 ``[k, P, m]`` (:func:`~fastdatashapley.engine.training.train_submodels`)."""
         return train_submodels(self.spec, self.init, self.x_train, self.y_train, masks, probes, seed=self.seed,
                                chunk_size=self.chunk_size, device=self.device, progress=progress)
 

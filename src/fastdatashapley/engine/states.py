@@ -50,7 +50,7 @@ def check_state_dict(state: Any, expected: Mapping[str, tuple[int, ...]], what: 
 def check_service_states(spec: Any, states: Mapping[str, Any]) -> None:
     """Check the saved service model's ``states`` (name -> state dict) against the net its ``spec`` dict describes.
 
-    Runs before the spec is turned into a :class:`~fastdatashapley.training.TrainerSpec` (which builds the net),
+    Runs before the spec is turned into a :class:`~fastdatashapley.engine.training.TrainerSpec` (which builds the net),
     so a file whose spec states a huge net fails here without allocating it.
     """
     from .models import build_service_model

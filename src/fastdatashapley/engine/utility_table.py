@@ -4,11 +4,11 @@ A table holds, for S coalitions over n training points, the softmax of each coal
 probe points for all m labels, together with the null (empty coalition) and grand (full coalition)
 utilities and the metadata that produced them.
 
-File format: one ``.npz`` written atomically by :func:`fastdatashapley.io.save_npz` (SHA-256 checksum),
+File format: one ``.npz`` written atomically by :func:`fastdatashapley.base.io.save_npz` (SHA-256 checksum),
 with arrays ``masks`` (bool ``[S, n]``), ``utilities`` (float32 ``[S, P, m]``), ``null`` and ``grand``
 (float32 ``[P, m]``), ``probe_ids`` (int64 ``[P]``), ``meta`` (a JSON string) and ``format`` (int).
 
-Metadata conventions: ``meta["trainer"]`` is the :class:`~fastdatashapley.training.TrainerSpec` dict,
+Metadata conventions: ``meta["trainer"]`` is the :class:`~fastdatashapley.engine.training.TrainerSpec` dict,
 ``meta["seed"]`` the engine seed, ``meta["design"]`` the coalition design; anything that differs between
 shards of one table belongs under ``meta["shard"]``. :func:`merge` requires the keys in
 :data:`MERGE_KEYS` to agree and collects the shards' ``meta["shard"]`` into a list.

@@ -44,7 +44,7 @@ class Explainer:
 
     ``values(x)`` returns ``[B, n, m]`` float64: the value of every training point for every label.
     ``variant`` is ``"split"`` or ``"penalty"`` for GFDS+, else ``None``. ``net_config`` is the
-    :func:`~fastdatashapley.explainer_nets.net_config` dict of ``net``.
+    :func:`~fastdatashapley.explainers.nets.net_config` dict of ``net``.
     """
 
     net: nn.Module
@@ -59,8 +59,8 @@ class Explainer:
     history: list[dict[str, float]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    _models: tuple[nn.Module, nn.Module] | None = field(default=None, init=False, repr=False, compare=False)
-    _device_net: tuple[torch.device, nn.Module] | None = field(default=None, init=False, repr=False, compare=False)
+    _nets: dict[torch.device, tuple[nn.Module, nn.Module, nn.Module]] = field(default_factory=dict, init=False,
+                                                                             repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.net.eval()
@@ -130,25 +130,24 @@ class Explainer:
             raise ValueError(f"explainer has m = {self.m} labels, not {n_classes}")
 
     # -- inference -------------------------------------------------------------------------------
-    def _service_proba(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Softmax ``[B, m]`` float32 of f_D and of the null model on checked images, as ``ServiceModel.proba`` and
-        ``null_proba`` compute them (same layers, weights and 4096-image chunks), with the two nets built once."""
-        if self._models is None:
+    def _nets_on(self, dev: torch.device) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """(f_D, null model, explainer net) in eval mode on ``dev``, built once per device; on the CPU the explainer
+        net is :attr:`net` itself."""
+        if dev not in self._nets:
             nets = []
             for state in (self.service.state, self.service.null_state):
                 net = self.service.spec.build()
                 net.load_state_dict(state)
-                nets.append(net.eval())
-            self._models = (nets[0], nets[1])
-        return predict_chunked(self._models[0], x), predict_chunked(self._models[1], x)
+                nets.append(net.to(dev).eval())
+            phi = self.net if dev.type == "cpu" else copy.deepcopy(self.net).to(dev)
+            self._nets[dev] = (nets[0], nets[1], phi.eval())
+        return self._nets[dev]
 
-    def _net_on(self, dev: torch.device) -> nn.Module:
-        """The explainer network in eval mode on ``dev``: itself on the CPU, else a copy kept for the next call."""
-        if dev.type == "cpu":
-            return self.net.eval()
-        if self._device_net is None or self._device_net[0] != dev:
-            self._device_net = (dev, copy.deepcopy(self.net).to(dev).eval())
-        return self._device_net[1]
+    def _service_proba(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax ``[B, m]`` float32 of f_D and of the null model on checked images on the CPU, as
+        ``ServiceModel.proba`` and ``null_proba`` compute them (same layers, weights and 4096-image chunks)."""
+        full, null, _ = self._nets_on(torch.device("cpu"))
+        return predict_chunked(full, x), predict_chunked(null, x)
 
     def predict(self, x: Any) -> np.ndarray:
         """The service model's predicted labels ``[B]`` for images ``x``."""
@@ -157,20 +156,24 @@ class Explainer:
     def raw(self, x: Any, batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:
         """Normalised network outputs ``[B, n_out, m]`` float64 (n_out = N groups for GFDS+ split, else n).
 
-        ``device`` runs the explainer network there (``"cuda"``, or ``"auto"``: CUDA when present); the service and
-        null models run on the CPU, and the result is a CPU array."""
+        ``device``: where the service, null and explainer nets run (``"cuda"``, or ``"auto"``: CUDA when present);
+        the result is a CPU array. On the CPU f_D and the null model run in 4096-image chunks, elsewhere per batch."""
         batch_size = check_batch_size(batch_size)
         dev = resolve_device(device)
         x = self.check_images(x)
-        full, null = self._service_proba(x)
-        total = full.astype(np.float64) - null.astype(np.float64)
         out = np.empty((len(x), self.net_config["n_out"], self.m))
-        net = self._net_on(dev)
+        full_net, null_net, net = self._nets_on(dev)
+        if dev.type == "cpu":
+            full, null = self._service_proba(x)
+            total = torch.from_numpy(full.astype(np.float64) - null.astype(np.float64))
         with torch.no_grad():
             for i in range(0, len(x), batch_size):
-                phi = net(torch.from_numpy(x[i : i + batch_size]).to(dev)).double()
-                total_i = torch.from_numpy(total[i : i + batch_size]).to(dev)
-                out[i : i + batch_size] = normalise(phi, total_i).cpu().numpy()
+                xb = torch.from_numpy(x[i : i + batch_size]).to(dev)
+                if dev.type == "cpu":
+                    total_b = total[i : i + batch_size]
+                else:
+                    total_b = torch.softmax(full_net(xb), 1).double() - torch.softmax(null_net(xb), 1).double()
+                out[i : i + batch_size] = normalise(net(xb).double(), total_b).cpu().numpy()
         return out
 
     def values(self, x: Any, batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:

@@ -35,7 +35,7 @@ class ExplainerSettings:
     """How an explainer is trained.
 
     ``variant``/``gamma``: GFDS+ ``split`` (N outputs) or ``penalty`` (n outputs, eq. 6 weight gamma).
-    ``net``/``net_options``/``pretrained``: the explainer network (:mod:`~fastdatashapley.explainer_nets`).
+    ``net``/``net_options``/``pretrained``: the explainer network (:mod:`~fastdatashapley.explainers.nets`).
     Adam at ``lr``; ReduceLROnPlateau (factor 0.5, ``lr_patience``, default ``max(1, patience // 3)``);
     early stopping after ``patience`` epochs without a better validation loss, at most ``max_epochs``.
     Each step takes ``batch_size`` probes with ``coalitions_per_x`` table rows each; the validation loss

@@ -67,7 +67,7 @@ def make_groups(
     """Partition range(n) into groups of the training set ``x [n, C, H, W]``, ``y [n]`` (see the module docstring).
 
     ``kind`` in :data:`KINDS`; ``view`` in :data:`FEATURES` (ignored for ``label``); ``n_groups`` in [2, n]
-    (ignored for ``label``); ``service`` (a :class:`~fastdatashapley.service.ServiceModel`) for the
+    (ignored for ``label``); ``service`` (a :class:`~fastdatashapley.engine.service.ServiceModel`) for the
     ``outputs`` and ``embeddings`` views. Deterministic under ``seed``.
     """
     y = np.asarray(y).ravel()

@@ -19,6 +19,8 @@ import numpy as np
 from ..base.checks import check_count
 from .utility import Score
 
+#: A :meth:`StopRule.next_check` that never comes: the rule's answer cannot change any more.
+NEVER = 2**62
 #: Truncation patience of the paper (Ghorbani & Zou): more than 5 consecutive positions within tolerance.
 PATIENCE = 5
 
@@ -73,8 +75,9 @@ class StopRule:
     """Decides, after each batch of permutations, whether sampling is done.
 
     ``rule(total, done)``: ``total [n, *out]`` the summed marginal contributions of the ``done`` permutations walked
-    so far; True stops. ``next_check(done)``: the permutation count at which the rule must next be asked (a batch
-    ends there). :meth:`reset` clears any state before a new run. Combine with ``|`` and ``&``.
+    so far; True stops. ``next_check(done)``: the permutation count (> ``done``) at which the rule must next be asked
+    (a batch ends there), or :data:`NEVER`. :meth:`reset` clears any state before a new run. Combine with ``|`` and
+    ``&``; a combination that can never stop is an error of the walk (a count must bound it).
     """
 
     def __call__(self, total: np.ndarray, done: int) -> bool:
@@ -106,7 +109,7 @@ class MaxPermutations(StopRule):
         return done >= self.count
 
     def next_check(self, done: int) -> int:
-        return self.count
+        return self.count if done < self.count else NEVER
 
 
 @dataclass

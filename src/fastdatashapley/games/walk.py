@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .stopping import StopRule
+from .stopping import NEVER, StopRule
 from .utility import Utility, evaluate
 
 #: ``step(rows, j) -> [len(rows), *out]``: utilities of the prefixes ``orders[rows, :j + 1]``.
@@ -43,7 +43,10 @@ def walk(
     n = total.shape[0]
     done = 0
     while True:
-        b = min(batch, stop.next_check(done) - done)
+        check = stop.next_check(done)
+        if check >= NEVER:
+            raise ValueError("the stop rule can never stop the walk; combine it with a MaxPermutations count")
+        b = min(batch, check - done)
         orders = draw(b)
         step, start = make_step(orders)
         walk_permutations(orders, step if bar is None else with_progress(step, bar, b / n), start, close, patience,

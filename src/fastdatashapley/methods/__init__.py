@@ -33,7 +33,7 @@ import numpy as np
 
 from ..base.registry import Registry
 from ..games.result import ValuationResult
-from ..games.scorers import GLOBAL, PER_SAMPLE, SCOPES, Scorer
+from ..games.scorers import GLOBAL, PER_SAMPLE, SCOPES, Scorer  # noqa: F401  (GLOBAL: for plugins)
 
 #: Kinds of method.
 EXPLAINER, BASELINE = "explainer", "baseline"

@@ -5,7 +5,7 @@ fills in what the registries decide: the ``data.dataset`` enum, one ``coalitions
 that has one, the ``baselines.methods`` and ``explainers.methods`` enums, one ``baselines.<method>`` section per
 baseline with settings, and ``explainers.trainer.<method>`` and ``explainers.lr_by_method.<method>`` per
 explainer. :func:`validate_config` fills in
-defaults and raises :class:`~fastdatashapley.config_checks.ConfigError` naming the key, the value and the rule it
+defaults and raises :class:`~fastdatashapley.workflow.config_checks.ConfigError` naming the key, the value and the rule it
 broke.
 """
 

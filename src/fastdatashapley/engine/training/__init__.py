@@ -12,7 +12,7 @@ Rules (common random numbers, CRN):
   members in the order of a counter-based hash (splitmix64 of a SHA-256 key of ``seed`` and the mask bytes),
   cut into consecutive minibatches of ``batch_size`` (the last one may be smaller). The same coalition
   therefore gets the same data order whatever design, shard, chunk or position it appears in, and the
-  all-ones mask gives the service model f_D exactly as :func:`fastdatashapley.service.fit_service_model`
+  all-ones mask gives the service model f_D exactly as :func:`fastdatashapley.engine.service.fit_service_model`
   trains it (it calls :func:`train_models` with the all-ones mask).
 * A coalition with ``ceil(|s| / batch_size)`` steps per epoch is updated on exactly those steps; on the
   other steps of its chunk its weights and optimiser state (Adam moments and step count) stay frozen and

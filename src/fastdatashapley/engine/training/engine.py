@@ -1,7 +1,7 @@
 """The batched engine proper: train chunks of coalitions as stacked networks and read their utilities.
 
 The rules (common random numbers, frozen models, padding weights) are in the package docstring
-(:mod:`fastdatashapley.training`). Here: the public entry points :func:`train_submodels` and
+(:mod:`fastdatashapley.engine.training`). Here: the public entry points :func:`train_submodels` and
 :func:`train_models`, the run over chunks (:func:`_run`) and one chunk's training, step by step
 (:func:`_train_chunk`: minibatch plan, one step, epoch end).
 """

@@ -37,7 +37,7 @@ def group_level(
 
     ``groups`` partition range(n), n = total size. Exact over the groups (2^N evaluations) when
     ``n_samples`` is None, else KernelSHAP with ``n_samples`` group coalitions (seeded), each expanded to
-    a data mask (:func:`~fastdatashapley.coalitions.expand_groups`). Returns ``[n, *out]`` with
+    a data mask (:func:`~fastdatashapley.games.coalitions.expand_groups`). Returns ``[n, *out]`` with
     phi_i = phi_{G_j} / |G_j| for i in G_j.
     """
     groups, n = _groups_and_n(groups)
@@ -65,7 +65,7 @@ def gfds_group(
     batch_size: int = 1024,
 ) -> np.ndarray:
     """GFDS for group ``j``: Shapley values of its members in the game whose players are those members plus
-    every other group as one player (|G_j| + N - 1 players, :func:`~fastdatashapley.coalitions.gfds_players`).
+    every other group as one player (|G_j| + N - 1 players, :func:`~fastdatashapley.games.coalitions.gfds_players`).
     Exact when ``n_samples`` is None, else KernelSHAP with ``n_samples`` player coalitions.
     Returns ``[|G_j|, *out]`` in the order of ``groups[j]``.
     """

@@ -123,7 +123,7 @@ def kernel_from_samples(
     """KernelSHAP on precomputed coalitions drawn from the Shapley kernel: ``[n, *out]``.
 
     Solves min_phi mean_t (v(s_t) - v(0) - s_t^T phi)^2 subject to 1^T phi = v(1) - v(0). The rows are
-    draws from the kernel (:func:`~fastdatashapley.coalitions.kernel_masks`), so each has equal weight;
+    draws from the kernel (:func:`~fastdatashapley.games.coalitions.kernel_masks`), so each has equal weight;
     empty and full coalitions are rejected (the kernel never draws them). masks ``[S, n]`` bool,
     utilities ``[S, *out]``, null and grand ``[*out]``. ``paired=None`` detects (s, 1 - s) pairs in
     rows (2t, 2t + 1); pairing only changes the standard errors. With ``return_info`` also returns
@@ -155,7 +155,7 @@ def kernel(
 ):
     """KernelSHAP with ``n_samples`` Shapley-kernel coalitions (paired by default): ``[n, *out]``.
 
-    Draws :func:`~fastdatashapley.coalitions.kernel_masks`, evaluates them (plus the empty and full
+    Draws :func:`~fastdatashapley.games.coalitions.kernel_masks`, evaluates them (plus the empty and full
     coalitions: n_samples + 2 evaluations) and solves with :func:`kernel_from_samples`. With
     ``return_info`` returns ``(values, KernelInfo)`` (standard errors and convergence ratio).
     """

@@ -12,7 +12,7 @@ from ..utility import Utility, evaluate
 def loo(utility: Utility, n: int, *, batch_size: int = 1024) -> np.ndarray:
     """Leave-one-out: v(1) - v(1 - e_i), ``[n, *out]``.
 
-    n + 1 utility evaluations on :func:`~fastdatashapley.coalitions.loo_masks`.
+    n + 1 utility evaluations on :func:`~fastdatashapley.games.coalitions.loo_masks`.
     """
     n = check_n(n)
     v = evaluate(utility, C.loo_masks(n), batch_size)

@@ -20,7 +20,7 @@ rule baseline:
     wildcard_constraints:
         method=wildcard_pattern(BASELINE_NAMES),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
@@ -31,7 +31,7 @@ rule baseline:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/baseline.py"
+        "../scripts/baseline.py"
 
 
 FINAL += [f"{R}/values/{s}/{m}.npz" for s, m in VALUED if m in BASELINE_NAMES]

@@ -102,7 +102,7 @@ rule budget_kernelshap:
     benchmark:
         f"{BENCH}/budget/{{budget}}/kernelshap.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=8000,
@@ -110,7 +110,7 @@ rule budget_kernelshap:
     params:
         seed=seed_of,
     script:
-        "../../scripts/budget_kernelshap.py"
+        "../scripts/budget_kernelshap.py"
 
 
 rule budget_curve:
@@ -137,7 +137,7 @@ rule budget_curve:
     benchmark:
         f"{BENCH}/budget_curve.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -148,7 +148,7 @@ rule budget_curve:
         order=METHOD_ORDER,
         seed=seed_of,
     script:
-        "../../scripts/budget_curve.py"
+        "../scripts/budget_curve.py"
 
 
 if BUDGET["budgets"]:

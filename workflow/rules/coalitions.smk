@@ -20,7 +20,7 @@ rule groups:
     benchmark:
         f"{BENCH}/groups.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -29,7 +29,7 @@ rule groups:
         grouping=config["grouping"],
         seed=seed_of,
     script:
-        "../../scripts/groups.py"
+        "../scripts/groups.py"
 
 
 rule design:
@@ -42,7 +42,7 @@ rule design:
     benchmark:
         f"{BENCH}/design/{{design}}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -54,7 +54,7 @@ rule design:
         seed=seed_of,
         stream=lambda wc: wc.design,
     script:
-        "../../scripts/design.py"
+        "../scripts/design.py"
 
 
 rule shard:
@@ -70,7 +70,7 @@ rule shard:
     benchmark:
         f"{BENCH}/shards/{{design}}-{{trainer}}/{{shard}}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
@@ -83,7 +83,7 @@ rule shard:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/shard.py"
+        "../scripts/shard.py"
 
 
 rule merge:
@@ -96,10 +96,10 @@ rule merge:
     benchmark:
         f"{BENCH}/merge/{{design}}-{{trainer}}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=16000,
         runtime=30,
     script:
-        "../../scripts/merge.py"
+        "../scripts/merge.py"

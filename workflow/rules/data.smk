@@ -6,7 +6,7 @@ rule prepare_data:
     benchmark:
         f"{ROOT}/benchmarks/prepare_data.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -14,7 +14,7 @@ rule prepare_data:
     params:
         data=DATA,
     script:
-        "../../scripts/prepare_data.py"
+        "../scripts/prepare_data.py"
 
 
 rule split:
@@ -27,7 +27,7 @@ rule split:
     benchmark:
         f"{BENCH}/split.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -39,7 +39,7 @@ rule split:
         noise=config["noise"],
         seed=seed_of,
     script:
-        "../../scripts/split.py"
+        "../scripts/split.py"
 
 
 rule service_model:
@@ -53,7 +53,7 @@ rule service_model:
     benchmark:
         f"{BENCH}/service_model.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
@@ -65,7 +65,7 @@ rule service_model:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/service_model.py"
+        "../scripts/service_model.py"
 
 
 rule probes:
@@ -79,7 +79,7 @@ rule probes:
     benchmark:
         f"{BENCH}/probes.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -90,7 +90,7 @@ rule probes:
         n_val=SPLIT["n_val"],
         pool_correct_only=SPLIT["pool_correct_only"],
     script:
-        "../../scripts/probes.py"
+        "../scripts/probes.py"
 
 
 FINAL += [

@@ -24,7 +24,7 @@ rule removal:
     benchmark:
         f"{BENCH}/removal/{{scope}}/{{method}}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
@@ -35,4 +35,4 @@ rule removal:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/removal.py"
+        "../scripts/removal.py"

@@ -12,13 +12,13 @@ rule exact_values:
     benchmark:
         f"{BENCH}/exact_values.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=16000,
         runtime=60,
     script:
-        "../../scripts/exact_values.py"
+        "../scripts/exact_values.py"
 
 
 rule accuracy_vs_exact:
@@ -47,7 +47,7 @@ rule accuracy_vs_exact:
     benchmark:
         f"{BENCH}/accuracy_vs_exact.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=8000,
@@ -58,7 +58,7 @@ rule accuracy_vs_exact:
         order=METHOD_ORDER,
         seed=seed_of,
     script:
-        "../../scripts/accuracy_vs_exact.py"
+        "../scripts/accuracy_vs_exact.py"
 
 
 if COAL["exact"]:

@@ -18,7 +18,7 @@ rule explainer:
     wildcard_constraints:
         method=wildcard_pattern(EXPLAINER_NAMES),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
@@ -30,7 +30,7 @@ rule explainer:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/explainer.py"
+        "../scripts/explainer.py"
 
 
 FINAL += [f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]]

@@ -125,7 +125,7 @@ rule grouping_table:
     benchmark:
         f"{BENCH}/grouping_table.tsv"
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -133,7 +133,7 @@ rule grouping_table:
     params:
         groupings=GROUPINGS,
     script:
-        "../../scripts/grouping_table.py"
+        "../scripts/grouping_table.py"
 
 
 if EVAL["grouping_study"]:

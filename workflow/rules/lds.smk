@@ -18,7 +18,7 @@ rule lds_table:
     benchmark:
         f"{BENCH}/lds_table.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -28,7 +28,7 @@ rule lds_table:
         explainers=EXPLAINER_NAMES,
         seed=seed_of,
     script:
-        "../../scripts/lds_table.py"
+        "../scripts/lds_table.py"
 
 
 FINAL += [f"{TABLES}/lds.csv"]

@@ -28,7 +28,7 @@ rule mislabel_table:
     benchmark:
         f"{BENCH}/mislabel_table.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -42,7 +42,7 @@ rule mislabel_table:
         noise=NOISE,
         seed=seed_of,
     script:
-        "../../scripts/mislabel_table.py"
+        "../scripts/mislabel_table.py"
 
 
 if NOISE["fraction"] > 0:

@@ -34,7 +34,7 @@ rule report_tables:
     benchmark:
         f"{BENCH}/report_tables.tsv"
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -48,7 +48,7 @@ rule report_tables:
         benchmarks=benchmarks_by_method,
         dataset=DATA["dataset"],
     script:
-        "../../scripts/report_tables.py"
+        "../scripts/report_tables.py"
 
 
 rule top10_grid:
@@ -68,7 +68,7 @@ rule top10_grid:
     benchmark:
         f"{BENCH}/top10/{{method}}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -77,7 +77,7 @@ rule top10_grid:
         samples=EVAL["grid_samples"],
         dataset=DATA["dataset"],
     script:
-        "../../scripts/top10_grid.py"
+        "../scripts/top10_grid.py"
 
 
 FINAL += [

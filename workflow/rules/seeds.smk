@@ -20,7 +20,7 @@ rule seeds_table:
     wildcard_constraints:
         table=wildcard_pattern(SEED_TABLES),
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -28,7 +28,7 @@ rule seeds_table:
     params:
         seeds=SEEDS,
     script:
-        "../../scripts/seeds_table.py"
+        "../scripts/seeds_table.py"
 
 
 TARGETS = [f.replace("{rundir}", MAIN_RUNDIR) for f in FINAL]

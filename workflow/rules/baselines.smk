@@ -12,11 +12,11 @@ rule baseline:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        values=f"{R}/values/{{scope}}/{{method}}.npz",
+        values=MAIN.file("values"),
     log:
-        f"{LOGS}/baselines/{{scope}}/{{method}}.log",
+        MAIN.log("baseline"),
     benchmark:
-        f"{BENCH}/baselines/{{scope}}/{{method}}.tsv"
+        MAIN.benchmark("baseline")
     wildcard_constraints:
         method=wildcard_pattern(BASELINE_NAMES),
     conda:
@@ -34,4 +34,7 @@ rule baseline:
         "../scripts/baseline.py"
 
 
-FINAL += [f"{R}/values/{s}/{m}.npz" for s, m in VALUED if m in BASELINE_NAMES]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output).
+BASELINES_TARGETS = [
+    MAIN.file("values", scope=s, method=m) for s, m in VALUED if m in BASELINE_NAMES
+]

@@ -1,10 +1,13 @@
+# The data (once per run), then per seed its split, the service model and the probe sets.
+
+
 rule prepare_data:
     output:
-        manifest=f"{ROOT}/data/manifest.json",
+        manifest=SHARED.file("manifest"),
     log:
-        f"{ROOT}/logs/prepare_data.log",
+        SHARED.log("prepare_data"),
     benchmark:
-        f"{ROOT}/benchmarks/prepare_data.tsv"
+        SHARED.benchmark("prepare_data")
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -21,11 +24,11 @@ rule split:
     input:
         manifest=rules.prepare_data.output.manifest,
     output:
-        split=f"{R}/split.npz",
+        split=MAIN.file("split"),
     log:
-        f"{LOGS}/split.log",
+        MAIN.log("split"),
     benchmark:
-        f"{BENCH}/split.tsv"
+        MAIN.benchmark("split")
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -46,12 +49,12 @@ rule service_model:
     input:
         split=rules.split.output.split,
     output:
-        model=f"{R}/models/service.pt",
-        report=f"{R}/service_model.json",
+        model=MAIN.file("model"),
+        report=MAIN.file("service_report"),
     log:
-        f"{LOGS}/service_model.log",
+        MAIN.log("service_model"),
     benchmark:
-        f"{BENCH}/service_model.tsv"
+        MAIN.benchmark("service_model")
     conda:
         "../envs/torch.yaml"
     threads: workflow.cores
@@ -73,11 +76,11 @@ rule probes:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        probes=f"{R}/probes.npz",
+        probes=MAIN.file("probes"),
     log:
-        f"{LOGS}/probes.log",
+        MAIN.log("probes"),
     benchmark:
-        f"{BENCH}/probes.tsv"
+        MAIN.benchmark("probes")
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -93,7 +96,8 @@ rule probes:
         "../scripts/probes.py"
 
 
-FINAL += [
+# What rule all builds from this file (patterns over {rundir}; see get_final_output).
+DATA_TARGETS = [
     rules.prepare_data.output.manifest,
     rules.service_model.output.report,
     rules.probes.output.probes,

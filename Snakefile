@@ -11,6 +11,10 @@ configfile: "config/config.yaml"
 
 # Validates the config (schema completed from the method, design and dataset registries; sizes; device).
 include: "workflow/rules/common.smk"
+# Every output, log and benchmark path.
+include: "workflow/rules/paths.smk"
+# The rule files' input functions and params (snakemake --lint keeps functions out of files with rules).
+include: "workflow/rules/functions.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/coalitions.smk"
 include: "workflow/rules/baselines.smk"
@@ -28,4 +32,4 @@ include: "workflow/rules/seeds.smk"
 rule all:
     default_target: True
     input:
-        TARGETS,
+        get_final_output(),

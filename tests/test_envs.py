@@ -26,7 +26,7 @@ def test_requirements_are_exact_pins():
 
 def test_conda_envs_match_requirements():
     req = pins((ROOT / "requirements.txt").read_text().splitlines())
-    envs = sorted((ROOT / "envs").glob("*.yaml"))
+    envs = sorted((ROOT / "workflow" / "envs").glob("*.yaml"))
     assert envs
     for env in envs:
         spec = yaml.safe_load(env.read_text())

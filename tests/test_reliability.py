@@ -219,7 +219,7 @@ def test_load_values_checks_n_t_m_and_names_the_file(tmp_path):
 @pytest.mark.parametrize("script", ["removal.py", "top10_grid.py", "report_tables.py", "accuracy_vs_exact.py",
                                     "mislabel_table.py"])
 def test_every_values_reader_passes_the_expected_sizes(script):
-    calls = [node for node in ast.walk(ast.parse((ROOT / "scripts" / script).read_text()))
+    calls = [node for node in ast.walk(ast.parse((ROOT / "workflow" / "scripts" / script).read_text()))
              if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_values"]
     assert calls and all(node.keywords for node in calls), f"{script} reads a values file without its expected shape"
 

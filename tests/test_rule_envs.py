@@ -1,7 +1,7 @@
 """Every rule's script imports only what its declared conda env provides (resolved statically, without conda).
 
 For each rule (``use rule`` copies inherit their base rule's env and script) the test follows the script's
-imports through ``scripts/common.py`` and every ``fastdatashapley`` module it reaches, counting imports
+imports through ``workflow/scripts/common.py`` and every ``fastdatashapley`` module it reaches, counting imports
 inside functions, and every module of a package that imports its modules by name (``methods``): conservative. Each third-party module must come from a distribution that the env
 pins, or from a dependency of one (read from the installed packages' metadata).
 """
@@ -108,7 +108,7 @@ def third_party(script: Path) -> set[str]:
         for name in imports_of(path, package):
             top = name.split(".")[0]
             if top == "common":
-                todo.append((ROOT / "scripts" / "common.py", None))
+                todo.append((ROOT / "workflow" / "scripts" / "common.py", None))
             elif top == "fastdatashapley":
                 file = module_file(name)
                 if file is not None and file.name == "__init__.py":
@@ -148,11 +148,11 @@ def test_report_rules_do_not_import_torch():
 
 
 def test_scripts_common_makes_the_library_importable(tmp_path):
-    """scripts/common.py puts the repository's src first, so a conda env needs no install of the package."""
+    """workflow/scripts/common.py puts the repository's src first, so a conda env needs no install of the package."""
     import subprocess
 
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import common, fastdatashapley.methods as m; "
             "print(m.__file__)")
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts")], cwd=tmp_path, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "workflow" / "scripts")], cwd=tmp_path, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert Path(out).resolve().is_relative_to(SRC), out

@@ -12,15 +12,15 @@ rule baseline:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        values=f"{R}/values/{{scope}}/{{method}}.npz",
+        values=MAIN.file("values"),
     log:
-        f"{LOGS}/baselines/{{scope}}/{{method}}.log",
+        MAIN.log("baseline"),
     benchmark:
-        f"{BENCH}/baselines/{{scope}}/{{method}}.tsv"
+        MAIN.benchmark("baseline")
     wildcard_constraints:
         method=wildcard_pattern(BASELINE_NAMES),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
@@ -31,7 +31,10 @@ rule baseline:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/baseline.py"
+        "../scripts/baseline.py"
 
 
-FINAL += [f"{R}/values/{s}/{m}.npz" for s, m in VALUED if m in BASELINE_NAMES]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output).
+BASELINES_TARGETS = [
+    MAIN.file("values", scope=s, method=m) for s, m in VALUED if m in BASELINE_NAMES
+]

@@ -3,7 +3,12 @@
 # per-sample TMC runs untruncated with about b retrainings; each point is scored by LDS on the main lds table.
 # The designs, shards, merges and explainers are the main rules with a {budget} wildcard under budget/{budget}/.
 
-B = f"{R}/budget/{{budget}}"
+BUDGET = config["budget_curve"]
+# Every (method, budget) point of budget_curve.
+BUDGET_POINTS = [(m, b) for m in BUDGET["methods"] for b in sorted(BUDGET["budgets"])]
+# The study's per-sample KernelSHAP reads the table FDS trains on, with the full trainer.
+KERNELSHAP_DESIGN = METHODS.get("fds").design
+BUDGET_STUDY = Paths(R, "budget/{budget}")
 
 
 wildcard_constraints:
@@ -12,48 +17,40 @@ wildcard_constraints:
 
 use rule design as budget_design with:
     output:
-        design=f"{B}/designs/{{design}}.npz",
+        design=BUDGET_STUDY.file("design"),
     log:
-        f"{LOGS}/budget/{{budget}}/design/{{design}}.log",
+        BUDGET_STUDY.log("design"),
     benchmark:
-        f"{BENCH}/budget/{{budget}}/design/{{design}}.tsv"
+        BUDGET_STUDY.benchmark("design")
     params:
-        n=N_TRAIN,
-        size=lambda wc: int(wc.budget),
-        options=lambda wc: design_options(wc.design),
-        seed=seed_of,
-        stream=lambda wc: wc.design,
+        **design_params(size=lambda wc: int(wc.budget), stream=lambda wc: wc.design),
 
 
 use rule shard as budget_shard with:
     input:
-        design=f"{B}/designs/{{design}}.npz",
+        design=rules.budget_design.output.design,
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
         model=rules.service_model.output.model,
     output:
-        shard=f"{B}/shards/{{design}}-{{trainer}}/{{shard}}.npz",
+        shard=BUDGET_STUDY.file("shard"),
     log:
-        f"{LOGS}/budget/{{budget}}/shards/{{design}}-{{trainer}}/{{shard}}.log",
+        BUDGET_STUDY.log("shard"),
     benchmark:
-        f"{BENCH}/budget/{{budget}}/shards/{{design}}-{{trainer}}/{{shard}}.tsv"
+        BUDGET_STUDY.benchmark("shard")
     params:
-        shard_size=lambda wc: shard_rows(int(wc.budget)),
-        block=ENGINE_BLOCK,
-        approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
-        seed=seed_of,
-        device=config["device"],
+        **shard_params(size=lambda wc: shard_rows(int(wc.budget)), block=ENGINE_BLOCK),
 
 
 use rule merge as budget_merge with:
     input:
         shards=get_budget_shards,
     output:
-        table=f"{B}/utility/{{design}}-{{trainer}}.npz",
+        table=BUDGET_STUDY.file("utility"),
     log:
-        f"{LOGS}/budget/{{budget}}/merge/{{design}}-{{trainer}}.log",
+        BUDGET_STUDY.log("merge"),
     benchmark:
-        f"{BENCH}/budget/{{budget}}/merge/{{design}}-{{trainer}}.tsv"
+        BUDGET_STUDY.benchmark("merge")
 
 
 use rule explainer as budget_explainer with:
@@ -63,12 +60,12 @@ use rule explainer as budget_explainer with:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        explainer=f"{B}/explainers/{{method}}.pt",
-        values=f"{B}/values/per_sample/{{method}}.npz",
+        explainer=BUDGET_STUDY.file("explainer"),
+        values=BUDGET_STUDY.file("values", scope=PER_SAMPLE),
     log:
-        f"{LOGS}/budget/{{budget}}/explainers/{{method}}.log",
+        BUDGET_STUDY.log("explainer"),
     benchmark:
-        f"{BENCH}/budget/{{budget}}/explainers/{{method}}.tsv"
+        BUDGET_STUDY.benchmark("explainer")
 
 
 use rule baseline as budget_tmc with:
@@ -76,11 +73,11 @@ use rule baseline as budget_tmc with:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        values=f"{B}/values/{{scope}}/{{method}}.npz",
+        values=BUDGET_STUDY.file("values"),
     log:
-        f"{LOGS}/budget/{{budget}}/baselines/{{scope}}/{{method}}.log",
+        BUDGET_STUDY.log("baseline"),
     benchmark:
-        f"{BENCH}/budget/{{budget}}/baselines/{{scope}}/{{method}}.tsv"
+        BUDGET_STUDY.benchmark("baseline")
     wildcard_constraints:
         scope="per_sample",
         method="tmc",
@@ -96,13 +93,13 @@ rule budget_kernelshap:
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
     output:
-        values=f"{B}/values/per_sample/kernelshap.npz",
+        values=BUDGET_STUDY.file("values", scope=PER_SAMPLE, method="kernelshap"),
     log:
-        f"{LOGS}/budget/{{budget}}/kernelshap.log",
+        BUDGET_STUDY.log("kernelshap"),
     benchmark:
-        f"{BENCH}/budget/{{budget}}/kernelshap.tsv"
+        BUDGET_STUDY.benchmark("kernelshap")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=8000,
@@ -110,34 +107,34 @@ rule budget_kernelshap:
     params:
         seed=seed_of,
     script:
-        "../../scripts/budget_kernelshap.py"
+        "../scripts/budget_kernelshap.py"
 
 
 rule budget_curve:
     input:
-        table=f"{R}/utility/lds-full.npz",
+        table=MAIN.file("utility", design="lds", trainer="full"),
         values=[budget_values(m, b) for m, b in BUDGET_POINTS],
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
     output:
         csv=report(
-            f"{TABLES}/budget_curve.csv",
+            MAIN.table("budget_curve.csv"),
             caption="../report/budget_curve.rst",
             category="Tables",
         ),
-        md=f"{TABLES}/budget_curve.md",
+        md=MAIN.table("budget_curve.md"),
         png=report(
-            f"{FIGURES}/budget_curve.png",
+            MAIN.figure("budget_curve.png"),
             caption="../report/budget_curve.rst",
             category="Figures",
         ),
-        pdf=f"{FIGURES}/budget_curve.pdf",
+        pdf=MAIN.figure("budget_curve.pdf"),
     log:
-        f"{LOGS}/budget_curve.log",
+        MAIN.log("budget_curve"),
     benchmark:
-        f"{BENCH}/budget_curve.tsv"
+        MAIN.benchmark("budget_curve")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -148,9 +145,13 @@ rule budget_curve:
         order=METHOD_ORDER,
         seed=seed_of,
     script:
-        "../../scripts/budget_curve.py"
+        "../scripts/budget_curve.py"
 
 
-if BUDGET["budgets"]:
-
-    FINAL += [f"{TABLES}/budget_curve.csv", f"{FIGURES}/budget_curve.png"]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output), when budget_curve
+# names budgets.
+BUDGET_TARGETS = (
+    [rules.budget_curve.output.csv, rules.budget_curve.output.png]
+    if BUDGET["budgets"]
+    else []
+)

@@ -14,13 +14,13 @@ rule groups:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        groups=f"{R}/groups.json",
+        groups=MAIN.file("groups"),
     log:
-        f"{LOGS}/groups.log",
+        MAIN.log("groups"),
     benchmark:
-        f"{BENCH}/groups.tsv"
+        MAIN.benchmark("groups")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -29,32 +29,30 @@ rule groups:
         grouping=config["grouping"],
         seed=seed_of,
     script:
-        "../../scripts/groups.py"
+        "../scripts/groups.py"
 
 
 rule design:
     input:
         unpack(get_design_groups),
     output:
-        design=f"{R}/designs/{{design}}.npz",
+        design=MAIN.file("design"),
     log:
-        f"{LOGS}/design/{{design}}.log",
+        MAIN.log("design"),
     benchmark:
-        f"{BENCH}/design/{{design}}.tsv"
+        MAIN.benchmark("design")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        n=N_TRAIN,
-        size=lambda wc: design_size(wc.design),
-        options=lambda wc: design_options(wc.design),
-        seed=seed_of,
-        stream=lambda wc: wc.design,
+        **design_params(
+            size=lambda wc: design_size(wc.design), stream=lambda wc: wc.design
+        ),
     script:
-        "../../scripts/design.py"
+        "../scripts/design.py"
 
 
 rule shard:
@@ -64,42 +62,38 @@ rule shard:
         probes=rules.probes.output.probes,
         model=rules.service_model.output.model,
     output:
-        shard=f"{R}/shards/{{design}}-{{trainer}}/{{shard}}.npz",
+        shard=MAIN.file("shard"),
     log:
-        f"{LOGS}/shards/{{design}}-{{trainer}}/{{shard}}.log",
+        MAIN.log("shard"),
     benchmark:
-        f"{BENCH}/shards/{{design}}-{{trainer}}/{{shard}}.tsv"
+        MAIN.benchmark("shard")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=GPUS,
     params:
-        shard_size=lambda wc: shard_size(wc.design),
-        block=ENGINE_BLOCK,
-        approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
-        seed=seed_of,
-        device=config["device"],
+        **shard_params(size=lambda wc: shard_size(wc.design), block=ENGINE_BLOCK),
     script:
-        "../../scripts/shard.py"
+        "../scripts/shard.py"
 
 
 rule merge:
     input:
         shards=get_shards,
     output:
-        table=f"{R}/utility/{{design}}-{{trainer}}.npz",
+        table=MAIN.file("utility"),
     log:
-        f"{LOGS}/merge/{{design}}-{{trainer}}.log",
+        MAIN.log("merge"),
     benchmark:
-        f"{BENCH}/merge/{{design}}-{{trainer}}.tsv"
+        MAIN.benchmark("merge")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=16000,
         runtime=30,
     script:
-        "../../scripts/merge.py"
+        "../scripts/merge.py"

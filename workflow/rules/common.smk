@@ -1,7 +1,7 @@
-# Helpers shared by all rule files (config validation against the registry-completed schema, the run's
-# paths, names derived from the registries, and the get_* input functions). Each rule file owns its rules
-# and the targets it adds to FINAL. Values reach rules through params, so editing a config value reruns
-# exactly the jobs that use it.
+# What every rule file shares. Config validation against the registry-completed schema, the config's sections,
+# names derived from the registries, shared helpers, and get_final_output() (rule all's inputs, from each rule
+# file's *_TARGETS). Paths come from paths.smk and the rule files' input functions and params from functions.smk.
+# Values reach rules through params, so editing a config value reruns exactly the jobs that use it.
 import sys
 from pathlib import Path
 
@@ -50,21 +50,6 @@ _canonical = sorted_keys(config)
 config.clear()
 config.update(_canonical)
 
-# One results folder per seed of `seeds`: the first seed's is results/<run>, every further seed's
-# results/<run>/seeds/<seed>, with the same layout. Rules name it with the {rundir} wildcard, so the seed-dependent
-# DAG is built once per seed; seed_of(wildcards) is its seed. Seed-independent jobs (prepare_data) write to ROOT.
-SEEDS = config["seeds"]
-ROOT = f"results/{config['run']}"
-RUNDIRS = {
-    (ROOT if s == SEEDS[0] else f"{ROOT}/seeds/{s}").removeprefix("results/"): s
-    for s in SEEDS
-}
-MAIN_RUNDIR = next(iter(RUNDIRS))
-R = "results/{rundir}"
-LOGS = f"{R}/logs"
-BENCH = f"{R}/benchmarks"
-TABLES = f"{R}/tables"
-FIGURES = f"{R}/figures"
 GPUS = 1 if config["device"] == "cuda" else 0
 DATA = config["data"]
 SPLIT = config["split"]
@@ -78,13 +63,7 @@ CLUSTER_SHARD_SIZE = ENGINE_BLOCK
 EVAL = config["evaluation"]
 EXPL = config["explainers"]
 BASELINES = config["baselines"]
-BUDGET = config["budget_curve"]
 N_TRAIN = SPLIT["n_train"]
-
-# Every artifact that `snakemake` (rule all) builds for the first seed; each rule file appends its own, as
-# patterns over {rundir}. SEED_TABLES: the tables each further seed builds and tables/<name>_seeds.csv aggregates.
-FINAL = []
-SEED_TABLES = []
 
 EXPLAINER_NAMES = [m.name for m in of_kind(EXPLAINER)]
 BASELINE_NAMES = [m.name for m in of_kind(BASELINE)]
@@ -97,20 +76,6 @@ VALUED = [(PER_SAMPLE, m) for m in EXPL["methods"]] + [
     for m in BASELINES["methods"]
     if s in METHODS.get(m).scopes
 ]
-
-
-wildcard_constraints:
-    rundir=wildcard_pattern(RUNDIRS),
-
-
-def seed_of(wildcards):
-    """The seed of the results folder {rundir}."""
-    return RUNDIRS[wildcards.rundir]
-
-
-def at(wildcards, path):
-    """``path`` (a pattern over {rundir}) in the results folder of these wildcards."""
-    return path.replace("{rundir}", wildcards.rundir)
 
 
 def design_size(design):
@@ -155,155 +120,34 @@ def method_trainer(method):
 def method_table(method):
     """The utility table a method reads (a pattern over {rundir}), or None."""
     design = METHODS.get(method).design
-    return f"{R}/utility/{design}-{method_trainer(method)}.npz" if design else None
-
-
-def method_benchmarks(scope, method):
-    """The benchmark files (patterns over {rundir}) of every job a method's values cost (for the cost table)."""
-    if method in EXPLAINER_NAMES and scope == PER_SAMPLE:
-        own = [f"{BENCH}/explainers/{method}.tsv"]
-    else:
-        own = [f"{BENCH}/baselines/{scope}/{method}.tsv"]
-    design = METHODS.get(method).design
     if design is None:
-        return own
-    trainer = method_trainer(method)
-    shards = [f"{BENCH}/shards/{design}-{trainer}/{i}.tsv" for i in shard_ids(design)]
-    return own + shards + [f"{BENCH}/merge/{design}-{trainer}.tsv"]
+        return None
+    return MAIN.file("utility", design=design, trainer=method_trainer(method))
 
 
-def benchmarks_by_method(wildcards):
-    """{"<scope>/<method>": benchmark files of every job its values cost}. Called while the DAG is built, when the
-    executor (and so coalitions.shard_size: auto) is known, never at parse time."""
-    return {
-        f"{s}/{m}": [at(wildcards, b) for b in method_benchmarks(s, m)]
-        for s, m in VALUED
-    }
-
-
-# Input functions and settings of the rule files (get_* give a rule's inputs).
-
-
-def get_design_groups(wildcards):
-    """Designs over groups need the groups."""
-    if DESIGNS.get(wildcards.design).groups:
-        return {"groups": at(wildcards, f"{R}/groups.json")}
-    return {}
-
-
-def get_benchmarks(wildcards):
-    """Every benchmark file the cost table reads."""
-    return [b for files in benchmarks_by_method(wildcards).values() for b in files]
-
-
-def get_shards(wildcards):
-    """The shard files that make up utility table {design}-{trainer}."""
+def get_seed_tables():
+    """The tables each further seed builds and tables/<name>_seeds.csv aggregates: each rule file's *_SEED_TABLES."""
     return [
-        at(wildcards, f"{R}/shards/{wildcards.design}-{wildcards.trainer}/{i}.npz")
-        for i in shard_ids(wildcards.design)
+        *REPORT_SEED_TABLES,
+        *LDS_SEED_TABLES,
+        *MISLABEL_SEED_TABLES,
+        *EXACT_SEED_TABLES,
     ]
 
 
-def get_baseline_table(wildcards):
-    """The utility table of the baseline's design, if it has one."""
-    table = method_table(wildcards.method)
-    return {"table": at(wildcards, table)} if table else {}
-
-
-def get_lds_exact(wildcards):
-    """The exact values, when the run enumerates every coalition: their LDS is the ceiling of an additive vector."""
-    return {"exact": at(wildcards, f"{R}/values/exact.npz")} if COAL["exact"] else {}
-
-
-def get_explainer_inputs(wildcards):
-    """The explainer's utility table, and the groups when its design has them."""
-    inputs = {"table": at(wildcards, method_table(wildcards.method))}
-    if DESIGNS.get(METHODS.get(wildcards.method).design).groups:
-        inputs["groups"] = at(wildcards, f"{R}/groups.json")
-    return inputs
-
-
-def explainer_settings(method):
-    """The settings one explainer depends on (so editing another method's trainer or lr does not rerun it)."""
-    keep = {
-        k: v for k, v in EXPL.items() if k not in ("methods", "trainer", "lr_by_method")
-    }
-    lr = EXPL.get("lr_by_method", {}).get(method, EXPL["lr"])
-    return {**keep, "lr": lr, "trainer": method_trainer(method)}
-
-
-def get_grouping_shards(wildcards):
-    """A study table is one shard (its design is small)."""
-    return [
-        at(
-            wildcards,
-            f"{R}/grouping/{wildcards.grouping}/shards/{wildcards.design}-{wildcards.trainer}/0.npz",
-        )
+def get_final_output():
+    """Every file that `snakemake` builds by default: each rule file's *_TARGETS in the first seed's results
+    folder, and SEEDS_TARGETS for every table of get_seed_tables()."""
+    targets = [
+        *DATA_TARGETS,
+        *BASELINES_TARGETS,
+        *EXPLAINERS_TARGETS,
+        *REPORT_TARGETS,
+        *LDS_TARGETS,
+        *MISLABEL_TARGETS,
+        *BUDGET_TARGETS,
+        *EXACT_TARGETS,
+        *GROUPING_TARGETS,
     ]
-
-
-def grouping_config(grouping):
-    """The grouping section of one study grouping (the config's n_groups)."""
-    kind, features = grouping.split("-", 1)
-    return {**config["grouping"], "kind": kind, "features": features}
-
-
-# The budget study: each (method, budget) point of budget_curve, and where its table and values come from.
-# A study design is the main design of the same name (same seed stream, shard size and engine blocks) with
-# budget rows, so where the main run has a design of that size its table and explainer are reused.
-BUDGET_POINTS = [(m, b) for m in BUDGET["methods"] for b in sorted(BUDGET["budgets"])]
-# The study's per-sample KernelSHAP reads the table FDS trains on, with the full trainer.
-KERNELSHAP_DESIGN = METHODS.get("fds").design
-
-
-def budget_dir(budget):
-    return f"{R}/budget/{budget}"
-
-
-def budget_table(budget, design, trainer):
-    """The utility table of ``design`` with ``budget`` rows: the main run's when its design has that size."""
-    if design_size(design) == budget:
-        return f"{R}/utility/{design}-{trainer}.npz"
-    return f"{budget_dir(budget)}/utility/{design}-{trainer}.npz"
-
-
-def budget_values(method, budget):
-    """The per-sample values of one budget-curve point (an explainer of the main run's size is the main one)."""
-    if method in EXPLAINER_NAMES and design_size(METHODS.get(method).design) == budget:
-        return f"{R}/values/per_sample/{method}.npz"
-    return f"{budget_dir(budget)}/values/per_sample/{method}.npz"
-
-
-def budget_tmc_settings(budget):
-    """Per-sample TMC at about ``budget`` retrainings: untruncated, with the permutation count nearest it."""
-    return {
-        **BASELINES["tmc"],
-        "n_permutations": tmc_permutations_for_budget(budget, N_TRAIN),
-        "tolerance": 0,
-    }
-
-
-def get_budget_shards(wildcards):
-    """The shard files that make up a budget study's utility table {design}-{trainer}."""
-    budget = int(wildcards.budget)
-    folder = f"{budget_dir(budget)}/shards/{wildcards.design}-{wildcards.trainer}"
-    return [
-        at(wildcards, f"{folder}/{i}.npz")
-        for i in range(-(-budget // shard_rows(budget)))
-    ]
-
-
-def get_budget_explainer_inputs(wildcards):
-    """A budget-curve explainer's table (its design with budget rows) and, for group designs, the groups."""
-    design = METHODS.get(wildcards.method).design
-    table = budget_table(
-        int(wildcards.budget), design, method_trainer(wildcards.method)
-    )
-    inputs = {"table": at(wildcards, table)}
-    if DESIGNS.get(design).groups:
-        inputs["groups"] = at(wildcards, f"{R}/groups.json")
-    return inputs
-
-
-def get_budget_kernel_table(wildcards):
-    return at(wildcards, budget_table(int(wildcards.budget), KERNELSHAP_DESIGN, "full"))
+    main = [fill(t, rundir=MAIN_RUNDIR) for t in targets]
+    return main + [fill(t, table=n) for t in SEEDS_TARGETS for n in get_seed_tables()]

@@ -1,12 +1,15 @@
+# The data (once per run), then per seed its split, the service model and the probe sets.
+
+
 rule prepare_data:
     output:
-        manifest=f"{ROOT}/data/manifest.json",
+        manifest=SHARED.file("manifest"),
     log:
-        f"{ROOT}/logs/prepare_data.log",
+        SHARED.log("prepare_data"),
     benchmark:
-        f"{ROOT}/benchmarks/prepare_data.tsv"
+        SHARED.benchmark("prepare_data")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -14,20 +17,20 @@ rule prepare_data:
     params:
         data=DATA,
     script:
-        "../../scripts/prepare_data.py"
+        "../scripts/prepare_data.py"
 
 
 rule split:
     input:
         manifest=rules.prepare_data.output.manifest,
     output:
-        split=f"{R}/split.npz",
+        split=MAIN.file("split"),
     log:
-        f"{LOGS}/split.log",
+        MAIN.log("split"),
     benchmark:
-        f"{BENCH}/split.tsv"
+        MAIN.benchmark("split")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -39,21 +42,21 @@ rule split:
         noise=config["noise"],
         seed=seed_of,
     script:
-        "../../scripts/split.py"
+        "../scripts/split.py"
 
 
 rule service_model:
     input:
         split=rules.split.output.split,
     output:
-        model=f"{R}/models/service.pt",
-        report=f"{R}/service_model.json",
+        model=MAIN.file("model"),
+        report=MAIN.file("service_report"),
     log:
-        f"{LOGS}/service_model.log",
+        MAIN.log("service_model"),
     benchmark:
-        f"{BENCH}/service_model.tsv"
+        MAIN.benchmark("service_model")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
@@ -65,7 +68,7 @@ rule service_model:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/service_model.py"
+        "../scripts/service_model.py"
 
 
 rule probes:
@@ -73,13 +76,13 @@ rule probes:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        probes=f"{R}/probes.npz",
+        probes=MAIN.file("probes"),
     log:
-        f"{LOGS}/probes.log",
+        MAIN.log("probes"),
     benchmark:
-        f"{BENCH}/probes.tsv"
+        MAIN.benchmark("probes")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -90,10 +93,11 @@ rule probes:
         n_val=SPLIT["n_val"],
         pool_correct_only=SPLIT["pool_correct_only"],
     script:
-        "../../scripts/probes.py"
+        "../scripts/probes.py"
 
 
-FINAL += [
+# What rule all builds from this file (patterns over {rundir}; see get_final_output).
+DATA_TARGETS = [
     rules.prepare_data.output.manifest,
     rules.service_model.output.report,
     rules.probes.output.probes,

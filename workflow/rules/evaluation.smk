@@ -14,17 +14,17 @@ FRACTIONS = sorted(set(_curve) | {round(e, 4) for e in EVAL["etas"]} | {0.0})
 
 rule removal:
     input:
-        values=f"{R}/values/{{scope}}/{{method}}.npz",
+        values=MAIN.file("values"),
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        loss=f"{R}/removal/{{scope}}/{{method}}.npz",
+        loss=MAIN.file("removal"),
     log:
-        f"{LOGS}/removal/{{scope}}/{{method}}.log",
+        MAIN.log("removal"),
     benchmark:
-        f"{BENCH}/removal/{{scope}}/{{method}}.tsv"
+        MAIN.benchmark("removal")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
@@ -35,4 +35,4 @@ rule removal:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/removal.py"
+        "../scripts/removal.py"

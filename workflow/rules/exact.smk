@@ -4,21 +4,21 @@
 
 rule exact_values:
     input:
-        table=f"{R}/utility/exact-full.npz",
+        table=MAIN.file("utility", design="exact", trainer="full"),
     output:
-        values=f"{R}/values/exact.npz",
+        values=MAIN.file("exact"),
     log:
-        f"{LOGS}/exact_values.log",
+        MAIN.log("exact_values"),
     benchmark:
-        f"{BENCH}/exact_values.tsv"
+        MAIN.benchmark("exact_values")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=16000,
         runtime=60,
     script:
-        "../../scripts/exact_values.py"
+        "../scripts/exact_values.py"
 
 
 rule accuracy_vs_exact:
@@ -26,28 +26,28 @@ rule accuracy_vs_exact:
         exact=rules.exact_values.output.values,
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
-        kernel=f"{R}/utility/kernel-full.npz",
-        values=[f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]],
-        explainers=[f"{R}/explainers/{m}.pt" for m in EXPL["methods"]],
+        kernel=MAIN.file("utility", design="kernel", trainer="full"),
+        values=[fill(rules.explainer.output.values, method=m) for m in EXPL["methods"]],
+        explainers=[MAIN.file("explainer", method=m) for m in EXPL["methods"]],
     output:
         csv=report(
-            f"{TABLES}/accuracy_vs_exact.csv",
+            MAIN.table("accuracy_vs_exact.csv"),
             caption="../report/accuracy.rst",
             category="Tables",
         ),
-        md=f"{TABLES}/accuracy_vs_exact.md",
+        md=MAIN.table("accuracy_vs_exact.md"),
         png=report(
-            f"{FIGURES}/accuracy_vs_exact.png",
+            MAIN.figure("accuracy_vs_exact.png"),
             caption="../report/accuracy.rst",
             category="Figures",
         ),
-        pdf=f"{FIGURES}/accuracy_vs_exact.pdf",
+        pdf=MAIN.figure("accuracy_vs_exact.pdf"),
     log:
-        f"{LOGS}/accuracy_vs_exact.log",
+        MAIN.log("accuracy_vs_exact"),
     benchmark:
-        f"{BENCH}/accuracy_vs_exact.tsv"
+        MAIN.benchmark("accuracy_vs_exact")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=8000,
@@ -58,10 +58,10 @@ rule accuracy_vs_exact:
         order=METHOD_ORDER,
         seed=seed_of,
     script:
-        "../../scripts/accuracy_vs_exact.py"
+        "../scripts/accuracy_vs_exact.py"
 
 
-if COAL["exact"]:
-
-    FINAL += [f"{TABLES}/accuracy_vs_exact.csv"]
-    SEED_TABLES += ["accuracy_vs_exact"]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output), when the run
+# enumerates every coalition.
+EXACT_TARGETS = [rules.accuracy_vs_exact.output.csv] if COAL["exact"] else []
+EXACT_SEED_TABLES = ["accuracy_vs_exact"] if COAL["exact"] else []

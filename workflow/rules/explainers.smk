@@ -9,16 +9,16 @@ rule explainer:
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        explainer=f"{R}/explainers/{{method}}.pt",
-        values=f"{R}/values/per_sample/{{method}}.npz",
+        explainer=MAIN.file("explainer"),
+        values=MAIN.file("values", scope=PER_SAMPLE),
     log:
-        f"{LOGS}/explainers/{{method}}.log",
+        MAIN.log("explainer"),
     benchmark:
-        f"{BENCH}/explainers/{{method}}.tsv"
+        MAIN.benchmark("explainer")
     wildcard_constraints:
         method=wildcard_pattern(EXPLAINER_NAMES),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
@@ -30,7 +30,10 @@ rule explainer:
         seed=seed_of,
         device=config["device"],
     script:
-        "../../scripts/explainer.py"
+        "../scripts/explainer.py"
 
 
-FINAL += [f"{R}/values/per_sample/{m}.npz" for m in EXPL["methods"]]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output).
+EXPLAINERS_TARGETS = [
+    fill(rules.explainer.output.values, method=m) for m in EXPL["methods"]
+]

@@ -7,7 +7,7 @@ GROUPINGS = ["label-label"] + [
     for kind in ("kmeans", "spectral")
     for features in ("pixels", "outputs", "embeddings")
 ]
-G = f"{R}/grouping/{{grouping}}"
+GROUPING_STUDY = Paths(R, "grouping/{grouping}")
 
 
 wildcard_constraints:
@@ -16,11 +16,11 @@ wildcard_constraints:
 
 use rule groups as grouping_groups with:
     output:
-        groups=f"{G}/groups.json",
+        groups=GROUPING_STUDY.file("groups"),
     log:
-        f"{LOGS}/grouping/{{grouping}}/groups.log",
+        GROUPING_STUDY.log("groups"),
     benchmark:
-        f"{BENCH}/grouping/{{grouping}}/groups.tsv"
+        GROUPING_STUDY.benchmark("groups")
     params:
         grouping=lambda wc: grouping_config(wc.grouping),
         seed=seed_of,
@@ -28,81 +28,80 @@ use rule groups as grouping_groups with:
 
 use rule design as grouping_design with:
     input:
-        groups=f"{G}/groups.json",
+        groups=rules.grouping_groups.output.groups,
     output:
-        design=f"{G}/designs/{{design}}.npz",
+        design=GROUPING_STUDY.file("design"),
     log:
-        f"{LOGS}/grouping/{{grouping}}/design/{{design}}.log",
+        GROUPING_STUDY.log("design"),
     benchmark:
-        f"{BENCH}/grouping/{{grouping}}/design/{{design}}.tsv"
+        GROUPING_STUDY.benchmark("design")
     params:
-        n=N_TRAIN,
-        size=lambda wc: design_size(wc.design),
-        options=lambda wc: design_options(wc.design),
-        seed=seed_of,
-        stream=lambda wc: wc.grouping,
+        **design_params(
+            size=lambda wc: design_size(wc.design), stream=lambda wc: wc.grouping
+        ),
 
 
 use rule shard as grouping_shard with:
     input:
-        design=f"{G}/designs/{{design}}.npz",
+        design=rules.grouping_design.output.design,
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
         model=rules.service_model.output.model,
     output:
-        shard=f"{G}/shards/{{design}}-{{trainer}}/{{shard}}.npz",
+        shard=GROUPING_STUDY.file("shard"),
     log:
-        f"{LOGS}/grouping/{{grouping}}/shards/{{design}}-{{trainer}}/{{shard}}.log",
+        GROUPING_STUDY.log("shard"),
     benchmark:
-        f"{BENCH}/grouping/{{grouping}}/shards/{{design}}-{{trainer}}/{{shard}}.tsv"
+        GROUPING_STUDY.benchmark("shard")
     params:
-        shard_size=lambda wc: design_size(wc.design),
-        block=lambda wc: design_size(wc.design),
-        approx=lambda wc: config["approx"] if wc.trainer == "approx" else None,
-        seed=seed_of,
-        device=config["device"],
+        **shard_params(
+            size=lambda wc: design_size(wc.design),
+            block=lambda wc: design_size(wc.design),
+        ),
 
 
 use rule merge as grouping_merge with:
     input:
         shards=get_grouping_shards,
     output:
-        table=f"{G}/utility/{{design}}-{{trainer}}.npz",
+        table=GROUPING_STUDY.file("utility"),
     log:
-        f"{LOGS}/grouping/{{grouping}}/merge/{{design}}-{{trainer}}.log",
+        GROUPING_STUDY.log("merge"),
     benchmark:
-        f"{BENCH}/grouping/{{grouping}}/merge/{{design}}-{{trainer}}.tsv"
+        GROUPING_STUDY.benchmark("merge")
 
 
 use rule explainer as grouping_explainer with:
     input:
-        table=f"{G}/utility/gfds_plus-{method_trainer('gfds+')}.npz",
-        groups=f"{G}/groups.json",
+        table=GROUPING_STUDY.file(
+            "utility", design="gfds_plus", trainer=method_trainer("gfds+")
+        ),
+        groups=rules.grouping_groups.output.groups,
         probes=rules.probes.output.probes,
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        explainer=f"{G}/explainers/{{method}}.pt",
-        values=f"{G}/values/per_sample/{{method}}.npz",
+        explainer=GROUPING_STUDY.file("explainer"),
+        values=GROUPING_STUDY.file("values", scope=PER_SAMPLE),
     log:
-        f"{LOGS}/grouping/{{grouping}}/explainers/{{method}}.log",
+        GROUPING_STUDY.log("explainer"),
     benchmark:
-        f"{BENCH}/grouping/{{grouping}}/explainers/{{method}}.tsv"
+        GROUPING_STUDY.benchmark("explainer")
     wildcard_constraints:
         method=r"gfds\+",
 
 
 use rule removal as grouping_removal with:
     input:
-        values=f"{G}/values/{{scope}}/{{method}}.npz",
+        values=GROUPING_STUDY.file("values"),
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
-        loss=f"{G}/removal/{{scope}}/{{method}}.npz",
+        loss=GROUPING_STUDY.file("removal"),
     log:
-        f"{LOGS}/grouping/{{grouping}}/removal/{{scope}}/{{method}}.log",
+        GROUPING_STUDY.log("removal"),
     benchmark:
-        f"{BENCH}/grouping/{{grouping}}/removal/{{scope}}/{{method}}.tsv"
+        GROUPING_STUDY.benchmark("removal")
     params:
         fractions=[EVAL["grouping_eta"]],
         seed=seed_of,
@@ -111,21 +110,26 @@ use rule removal as grouping_removal with:
 
 rule grouping_table:
     input:
-        losses=[f"{R}/grouping/{g}/removal/per_sample/gfds+.npz" for g in GROUPINGS],
-        groups=[f"{R}/grouping/{g}/groups.json" for g in GROUPINGS],
+        losses=[
+            GROUPING_STUDY.file(
+                "removal", grouping=g, scope=PER_SAMPLE, method="gfds+"
+            )
+            for g in GROUPINGS
+        ],
+        groups=[GROUPING_STUDY.file("groups", grouping=g) for g in GROUPINGS],
     output:
         csv=report(
-            f"{TABLES}/grouping.csv",
+            MAIN.table("grouping.csv"),
             caption="../report/grouping.rst",
             category="Tables",
         ),
-        md=f"{TABLES}/grouping.md",
+        md=MAIN.table("grouping.md"),
     log:
-        f"{LOGS}/grouping_table.log",
+        MAIN.log("grouping_table"),
     benchmark:
-        f"{BENCH}/grouping_table.tsv"
+        MAIN.benchmark("grouping_table")
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -133,9 +137,9 @@ rule grouping_table:
     params:
         groupings=GROUPINGS,
     script:
-        "../../scripts/grouping_table.py"
+        "../scripts/grouping_table.py"
 
 
-if EVAL["grouping_study"]:
-
-    FINAL += [f"{TABLES}/grouping.csv"]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output), with
+# evaluation.grouping_study.
+GROUPING_TARGETS = [rules.grouping_table.output.csv] if EVAL["grouping_study"] else []

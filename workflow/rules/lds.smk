@@ -5,20 +5,22 @@
 rule lds_table:
     input:
         unpack(get_lds_exact),
-        table=f"{R}/utility/lds-full.npz",
+        table=MAIN.file("utility", design="lds", trainer="full"),
         values=VALUES,
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
     output:
-        csv=report(f"{TABLES}/lds.csv", caption="../report/lds.rst", category="Tables"),
-        md=f"{TABLES}/lds.md",
-        samples=f"{TABLES}/lds_samples.csv",
+        csv=report(
+            MAIN.table("lds.csv"), caption="../report/lds.rst", category="Tables"
+        ),
+        md=MAIN.table("lds.md"),
+        samples=MAIN.table("lds_samples.csv"),
     log:
-        f"{LOGS}/lds_table.log",
+        MAIN.log("lds_table"),
     benchmark:
-        f"{BENCH}/lds_table.tsv"
+        MAIN.benchmark("lds_table")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -28,8 +30,9 @@ rule lds_table:
         explainers=EXPLAINER_NAMES,
         seed=seed_of,
     script:
-        "../../scripts/lds_table.py"
+        "../scripts/lds_table.py"
 
 
-FINAL += [f"{TABLES}/lds.csv"]
-SEED_TABLES += ["lds"]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output).
+LDS_TARGETS = [rules.lds_table.output.csv]
+LDS_SEED_TABLES = ["lds"]

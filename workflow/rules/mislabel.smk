@@ -7,28 +7,28 @@ NOISE = config["noise"]
 rule mislabel_table:
     input:
         values=VALUES,
-        explainers=[f"{R}/explainers/{m}.pt" for m in EXPL["methods"]],
+        explainers=[MAIN.file("explainer", method=m) for m in EXPL["methods"]],
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
     output:
         csv=report(
-            f"{TABLES}/mislabel.csv",
+            MAIN.table("mislabel.csv"),
             caption="../report/mislabel.rst",
             category="Tables",
         ),
-        md=f"{TABLES}/mislabel.md",
+        md=MAIN.table("mislabel.md"),
         figure=report(
-            f"{FIGURES}/mislabel.png",
+            MAIN.figure("mislabel.png"),
             caption="../report/mislabel_figure.rst",
             category="Figures",
         ),
-        figure_pdf=f"{FIGURES}/mislabel.pdf",
+        figure_pdf=MAIN.figure("mislabel.pdf"),
     log:
-        f"{LOGS}/mislabel_table.log",
+        MAIN.log("mislabel_table"),
     benchmark:
-        f"{BENCH}/mislabel_table.tsv"
+        MAIN.benchmark("mislabel_table")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -42,10 +42,15 @@ rule mislabel_table:
         noise=NOISE,
         seed=seed_of,
     script:
-        "../../scripts/mislabel_table.py"
+        "../scripts/mislabel_table.py"
 
 
-if NOISE["fraction"] > 0:
-
-    FINAL += [f"{TABLES}/mislabel.csv", f"{FIGURES}/mislabel.png"]
-    SEED_TABLES += ["mislabel"]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output), when the split
+# flips labels.
+FLIPS = NOISE["fraction"] > 0
+MISLABEL_TARGETS = (
+    [rules.mislabel_table.output.csv, rules.mislabel_table.output.figure]
+    if FLIPS
+    else []
+)
+MISLABEL_SEED_TABLES = ["mislabel"] if FLIPS else []

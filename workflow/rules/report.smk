@@ -1,7 +1,7 @@
 # Tables (CSV + Markdown) and figures (PNG + PDF) from the removal experiments and the values.
 
-LOSSES = [f"{R}/removal/{s}/{m}.npz" for s, m in VALUED]
-VALUES = [f"{R}/values/{s}/{m}.npz" for s, m in VALUED]
+LOSSES = [MAIN.file("removal", scope=s, method=m) for s, m in VALUED]
+VALUES = [MAIN.file("values", scope=s, method=m) for s, m in VALUED]
 
 
 rule report_tables:
@@ -12,29 +12,29 @@ rule report_tables:
         benchmarks=get_benchmarks,
     output:
         value_loss=report(
-            f"{TABLES}/value_loss.csv",
+            MAIN.table("value_loss.csv"),
             caption="../report/value_loss.rst",
             category="Tables",
         ),
-        value_loss_md=f"{TABLES}/value_loss.md",
-        provenance=f"{TABLES}/value_loss.provenance.json",
-        curve=f"{TABLES}/value_loss_curve.csv",
+        value_loss_md=MAIN.table("value_loss.md"),
+        provenance=MAIN.table("value_loss.provenance.json"),
+        curve=MAIN.table("value_loss_curve.csv"),
         cost=report(
-            f"{TABLES}/cost.csv", caption="../report/cost.rst", category="Tables"
+            MAIN.table("cost.csv"), caption="../report/cost.rst", category="Tables"
         ),
-        cost_md=f"{TABLES}/cost.md",
+        cost_md=MAIN.table("cost.md"),
         figure=report(
-            f"{FIGURES}/value_loss.png",
+            MAIN.figure("value_loss.png"),
             caption="../report/value_loss_figure.rst",
             category="Figures",
         ),
-        figure_pdf=f"{FIGURES}/value_loss.pdf",
+        figure_pdf=MAIN.figure("value_loss.pdf"),
     log:
-        f"{LOGS}/report_tables.log",
+        MAIN.log("report_tables"),
     benchmark:
-        f"{BENCH}/report_tables.tsv"
+        MAIN.benchmark("report_tables")
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -48,27 +48,27 @@ rule report_tables:
         benchmarks=benchmarks_by_method,
         dataset=DATA["dataset"],
     script:
-        "../../scripts/report_tables.py"
+        "../scripts/report_tables.py"
 
 
 rule top10_grid:
     input:
-        values=f"{R}/values/per_sample/{{method}}.npz",
+        values=MAIN.file("values", scope=PER_SAMPLE),
         split=rules.split.output.split,
         model=rules.service_model.output.model,
     output:
         png=report(
-            f"{FIGURES}/top10_{{method}}.png",
+            MAIN.figure("top10_{method}.png"),
             caption="../report/top10.rst",
             category="Figures",
         ),
-        pdf=f"{FIGURES}/top10_{{method}}.pdf",
+        pdf=MAIN.figure("top10_{method}.pdf"),
     log:
-        f"{LOGS}/top10/{{method}}.log",
+        MAIN.log("top10_grid"),
     benchmark:
-        f"{BENCH}/top10/{{method}}.tsv"
+        MAIN.benchmark("top10_grid")
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -77,13 +77,14 @@ rule top10_grid:
         samples=EVAL["grid_samples"],
         dataset=DATA["dataset"],
     script:
-        "../../scripts/top10_grid.py"
+        "../scripts/top10_grid.py"
 
 
-FINAL += [
-    f"{TABLES}/value_loss.csv",
-    f"{TABLES}/cost.csv",
-    f"{FIGURES}/value_loss.png",
-] + [f"{FIGURES}/top10_{m}.png" for m in EXPL["methods"]]
-
-SEED_TABLES += ["value_loss"]
+# What rule all builds from this file (patterns over {rundir}; see get_final_output).
+REPORT_TARGETS = [
+    rules.report_tables.output.value_loss,
+    rules.report_tables.output.cost,
+    rules.report_tables.output.figure,
+] + [fill(rules.top10_grid.output.png, method=m) for m in EXPL["methods"]]
+# The tables each further seed builds and tables/<name>_seeds.csv aggregates (see get_seed_tables).
+REPORT_SEED_TABLES = ["value_loss"]

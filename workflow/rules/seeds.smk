@@ -1,26 +1,25 @@
-# Further seeds (config key seeds): each builds the tables named in SEED_TABLES in its own results folder, and
-# tables/<name>_seeds.{csv,md} gives their mean and a Student-t interval over the seeds. Included last: it reads
-# FINAL and SEED_TABLES as every rule file left them.
+# Further seeds (config key seeds): each builds the tables of get_seed_tables() (common.smk) in its own results
+# folder, and tables/<name>_seeds.{csv,md} gives their mean and a Student-t interval over the seeds.
 
 
 rule seeds_table:
     input:
-        tables=[f"results/{d}/tables/{{table}}.csv" for d in RUNDIRS],
+        tables=[MAIN.table("{table}.csv", rundir=d) for d in RUNDIRS],
     output:
         csv=report(
-            f"{ROOT}/tables/{{table}}_seeds.csv",
+            SHARED.table("{table}_seeds.csv"),
             caption="../report/seeds.rst",
             category="Tables",
         ),
-        md=f"{ROOT}/tables/{{table}}_seeds.md",
+        md=SHARED.table("{table}_seeds.md"),
     log:
-        f"{ROOT}/logs/seeds/{{table}}.log",
+        SHARED.log("seeds_table"),
     benchmark:
-        f"{ROOT}/benchmarks/seeds/{{table}}.tsv"
+        SHARED.benchmark("seeds_table")
     wildcard_constraints:
-        table=wildcard_pattern(SEED_TABLES),
+        table=r"[^/]+",
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -28,10 +27,14 @@ rule seeds_table:
     params:
         seeds=SEEDS,
     script:
-        "../../scripts/seeds_table.py"
+        "../scripts/seeds_table.py"
 
 
-TARGETS = [f.replace("{rundir}", MAIN_RUNDIR) for f in FINAL]
-if len(SEEDS) > 1:
-    TARGETS += [f"results/{d}/tables/{t}.csv" for d in RUNDIRS for t in SEED_TABLES]
-    TARGETS += [f"{ROOT}/tables/{t}_seeds.csv" for t in SEED_TABLES]
+# What rule all builds from this file with two or more seeds: every seed's tables and their aggregates (patterns
+# over {table}, one for each of get_seed_tables()).
+SEEDS_TARGETS = (
+    [MAIN.table("{table}.csv", rundir=d) for d in RUNDIRS]
+    + [rules.seeds_table.output.csv]
+    if len(SEEDS) > 1
+    else []
+)

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ...base.checks import check_count
+from .. import coalitions as C
 from .. import krr as K
 from ..krr import Method, PrefixKRR, UtilityKind
 from ..scorers import accuracy
@@ -121,17 +122,16 @@ def _walk(
 
 
 def _permutations(n: int, n_permutations: int, seed: int, permutations: np.ndarray | None) -> np.ndarray:
-    if permutations is not None:
-        perms = np.asarray(permutations)
-        if perms.ndim != 2 or perms.shape[1] != n or perms.dtype.kind not in "iu":
-            raise ValueError(f"permutations must be an int array of shape [P, n={n}], got {perms.shape}, {perms.dtype}")
-        if not np.all(np.sort(perms, axis=1) == np.arange(n)):
-            raise ValueError("every row of permutations must be a permutation of range(n)")
-        return perms.astype(np.int64)
-    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
-        raise ValueError(f"n_permutations must be a positive int, got {n_permutations!r}")
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(n) for _ in range(int(n_permutations))])
+    """The permutations to walk ``[P, n]``: the given ones (checked), else ``n_permutations`` from the shared
+    generator (:func:`~fastdatashapley.games.coalitions.permutations`, the stream TMC draws from)."""
+    if permutations is None:
+        return C.permutations(n, check_count(n_permutations, "n_permutations"), seed=seed)
+    perms = np.asarray(permutations)
+    if perms.ndim != 2 or perms.shape[1] != n or perms.dtype.kind not in "iu":
+        raise ValueError(f"permutations must be an int array of shape [P, n={n}], got {perms.shape}, {perms.dtype}")
+    if not np.all(np.sort(perms, axis=1) == np.arange(n)):
+        raise ValueError("every row of permutations must be a permutation of range(n)")
+    return perms.astype(np.int64)
 
 
 def _setup(

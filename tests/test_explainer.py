@@ -337,3 +337,75 @@ def test_resnet50_explainer_trains_and_minibatches_never_hold_one_probe(game):
                                                          dataset="digits"))
     v = explainer.values(game["test"][:2])
     assert v.shape == (2, N, M) and np.allclose(v.sum(1), total_gain(game, game["test"][:2]), atol=1e-12, rtol=0)
+
+
+# -- the table loss, the two-tower head, the output scale and the Banzhaf explainer ------------------
+
+
+def test_table_loss_is_the_sampled_loss_over_every_row():
+    """From the table's moments, the loss equals the mean over all rows; centred moments give the Banzhaf loss."""
+    from fastdatashapley.explainers.loss import sampled_loss, table_loss, table_moments
+
+    gen = torch.Generator().manual_seed(3)
+    R, P, k, m = 40, 5, 6, 2
+    s = (torch.rand(R, k, generator=gen) < 0.5).double()
+    gain = torch.randn(P, R, m, dtype=torch.float64, generator=gen)
+    values = torch.randn(P, k, m, dtype=torch.float64, generator=gen)
+    a, b, c = table_moments(s, gain, chunk=2)
+    every = sampled_loss(values, s.expand(P, R, k), gain)
+    assert table_loss(values, a, b, c).item() == pytest.approx(every.item(), rel=1e-12)
+    a, b, c = table_moments(s, gain, centre=True)
+    sc, gc = s - s.mean(0), gain - gain.mean(1, keepdim=True)
+    assert table_loss(values, a, b, c).item() == pytest.approx(sampled_loss(values, sc.expand(P, R, k), gc).item(),
+                                                              rel=1e-12)
+
+
+@pytest.mark.parametrize("options", [dict(loss="table"), dict(head="two_tower", rank=8, loss="table", per_point=True),
+                                     dict(per_point=True)])
+def test_new_losses_and_heads_recover_an_additive_games_values_efficiently(game, options, tmp_path):
+    explainer = fit(game, game["kernel"], max_epochs=60, **options)
+    values = explainer.values(game["test"])
+    assert pearson(values, game["truth"](game["test"])) > 0.9
+    np.testing.assert_allclose(values.sum(1), total_gain(game, game["test"]), atol=1e-9)  # efficiency holds
+    explainer.save(tmp_path / "e.pt")
+    again = Explainer.load(tmp_path / "e.pt")  # the head and the scale are in the file
+    np.testing.assert_array_equal(again.values(game["test"]), values)
+
+
+def test_two_tower_points_are_the_service_embeddings_and_labels(game):
+    from fastdatashapley.explainers.fit_data import point_features
+
+    explainer = fit(game, game["kernel"], head="two_tower", rank=4, max_epochs=2)
+    feats = point_features(game["service"], game["x_train"], game["y_train"], M)
+    assert torch.equal(explainer.net.head.points, feats) and feats.shape[0] == N
+    assert explainer.net_config["options"]["rank"] == 4 and explainer.net_config["options"]["features"] == feats.shape[1]
+
+
+def test_per_point_scale_lets_one_lr_serve_a_larger_n():
+    """Outputs divided by n_out: a zero-initialised net still gives the uniform split, and the raw outputs are
+    n_out times the values (so Adam's steps are per-point sized)."""
+    cfg = net_config("small_cnn", (1, 8, 8), 500, 3, width=8, hidden=16, per_point=1)
+    net = build_net(cfg)
+    with torch.no_grad():
+        net.head.fc2.bias.fill_(1.0)
+        out = net(torch.zeros(2, 1, 8, 8))
+    assert torch.allclose(out, torch.full((2, 500, 3), 1.0 / 500))
+
+
+def test_banzhaf_explainer_recovers_an_additive_games_values_on_uniform_subsets(game, tmp_path):
+    """On an additive game the Banzhaf value is the weight vector (as the Shapley value is); the explainer learns
+    it from uniform subsets with the centred regression, and its values are not normalised."""
+    from fastdatashapley.games.coalitions import alpha_subsets
+
+    table = game["table_for"](alpha_subsets(N, 512, 0.5, seed=4))
+    settings = ExplainerSettings(**{**dict(max_epochs=60, patience=15, **TINY)})
+    explainer = fit_explainer(table, game["probes"], game["role"], game["service"], game["x_train"], game["y_train"],
+                              method="fast_banzhaf", value="banzhaf", settings=settings)
+    assert explainer.value == "banzhaf"
+    values = explainer.values(game["test"])
+    assert pearson(values, game["truth"](game["test"])) > 0.9
+    explainer.save(tmp_path / "b.pt")
+    assert Explainer.load(tmp_path / "b.pt").value == "banzhaf"
+    with pytest.raises(ValueError, match="explainer value must be one of shapley, banzhaf"):
+        fit_explainer(table, game["probes"], game["role"], game["service"], game["x_train"], game["y_train"],
+                      method="x", value="owen", settings=settings)

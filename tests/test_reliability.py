@@ -143,7 +143,8 @@ def test_net_sizes_are_bounded_when_fitting_too():
         net_config("small_cnn", (1, 100_000, 8), 10, 10)
     with pytest.raises(ValueError, match="parameters, more than the limit"):
         net_config("small_cnn", (1, 8, 8), 10_000_000, 10)  # a 2.5e10-weight head, counted on the meta device
-    assert net_config("small_cnn", (1, 8, 8), 100, 10)["options"] == {"width": 32, "hidden": 256}
+    assert net_config("small_cnn", (1, 8, 8), 100, 10)["options"] == {"width": 32, "hidden": 256, "per_point": 0,
+                                                                   "rank": 0, "features": 0}
 
 
 # -- 2: batch_size ------------------------------------------------------------------------------------------

@@ -669,3 +669,61 @@ def test_scorer_is_chosen_once_from_the_scope():
     assert np.array_equal(Scorer("per_sample", labels)(out), out) and Scorer("global", labels)(out) == pytest.approx([0.5])
     with pytest.raises(ValueError, match="scope 'local'"):
         Scorer("local", labels)
+
+
+# ------------------------------------------------------------------------------------ Data Banzhaf and datamodels
+
+
+def exact_banzhaf(utility, n):
+    """Banzhaf values by enumeration: beta_i = 2^-(n-1) sum_{S not containing i} (v(S + i) - v(S))."""
+    masks = C.all_masks(n)
+    v = utility(masks)
+    beta = np.zeros((n, *np.shape(v)[1:]))
+    for i in range(n):
+        without = ~masks[:, i]
+        beta[i] = (v[masks[:, i]].sum(0) - v[without].sum(0)) / 2 ** (n - 1)
+    return beta
+
+
+def test_banzhaf_closed_forms_and_enumeration():
+    from fastdatashapley.games.estimators.banzhaf import datamodel_from_samples, msr_from_samples
+
+    n = 7
+    # unanimity game on T = {0, 1, 2}: beta_i = 2^-(|T| - 1) for i in T, 0 otherwise
+    u, _ = unanimity(n, [[0, 1, 2]], [1.0])
+    masks = C.all_masks(n)
+    want = np.array([0.25] * 3 + [0.0] * 4)
+    np.testing.assert_allclose(exact_banzhaf(u, n), want, atol=1e-15)
+    # MSR over every subset once is the exact value; so is the (unregularised) datamodel of all subsets
+    np.testing.assert_allclose(msr_from_samples(masks, u(masks)), want, atol=1e-12)
+    np.testing.assert_allclose(datamodel_from_samples(masks, u(masks), ridge=0.0), want, atol=1e-12)
+    # additive game: beta = w, for every output
+    w = rng(5).normal(size=(n, 2, 3))
+    ua, _ = additive(w, offset=0.3)
+    np.testing.assert_allclose(msr_from_samples(masks, ua(masks)), w, atol=1e-12)
+    np.testing.assert_allclose(datamodel_from_samples(masks, ua(masks), ridge=0.0), w, atol=1e-10)
+    # a non-additive game, by enumeration
+    up, _ = pairwise(rng(6).normal(size=n), rng(7).normal(size=(n, n)))
+    np.testing.assert_allclose(msr_from_samples(masks, up(masks)), exact_banzhaf(up, n), atol=1e-12)
+
+
+def test_banzhaf_msr_converges_from_uniform_subsets_and_is_seeded():
+    from fastdatashapley.games.estimators.banzhaf import banzhaf
+
+    n = 10
+    u, _ = pairwise(rng(8).normal(size=n), rng(9).normal(size=(n, n)) * 0.3)
+    truth = exact_banzhaf(u, n)
+    errs = [rel(banzhaf(u, n, k, seed=1), truth) for k in (100, 20000)]
+    assert errs[1] < errs[0] / 4 and errs[1] < 0.05, errs
+    assert np.array_equal(banzhaf(u, n, 64, seed=2), banzhaf(u, n, 64, seed=2))
+
+
+def test_banzhaf_inputs_are_checked():
+    from fastdatashapley.games.estimators.banzhaf import datamodel_from_samples, msr_from_samples
+
+    with pytest.raises(ValueError, match="player 0 is in every row or in none"):
+        msr_from_samples(np.ones((4, 3), bool), np.zeros(4))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        msr_from_samples(C.alpha_subsets(3, 8, seed=0), np.full(8, np.nan))
+    with pytest.raises(ValueError, match="ridge"):
+        datamodel_from_samples(C.alpha_subsets(3, 8, seed=0), np.zeros(8), ridge=-1.0)

@@ -42,7 +42,7 @@ def shard_params(size, block):
         "shard_size": size,
         "block": block,
         "approx": lambda wc: config["approx"] if wc.trainer == "approx" else None,
-        "seed": seed_of,
+        "seed": lambda wc: seed_of(wc) + DESIGNS.get(wc.design).reseed,
         "device": config["device"],
     }
 
@@ -73,7 +73,12 @@ def explainer_settings(method):
         k: v for k, v in EXPL.items() if k not in ("methods", "trainer", "lr_by_method")
     }
     lr = EXPL.get("lr_by_method", {}).get(method, EXPL["lr"])
-    return {**keep, "lr": lr, "trainer": method_trainer(method)}
+    return {
+        **keep,
+        "lr": lr,
+        "trainer": method_trainer(method),
+        **METHODS.get(method).fixed,
+    }
 
 
 # -- report.smk ----------------------------------------------------------------------------------

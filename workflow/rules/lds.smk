@@ -1,11 +1,13 @@
 # The linear datamodeling score: the held-out lds design (evaluation.lds) is retrained through the same
 # design -> shard -> merge rules as every other design; each method's additive prediction is then ranked against it.
+# The lds_retest design retrains the same subsets in another data order: their agreement is the noise ceiling.
 
 
 rule lds_table:
     input:
         unpack(get_lds_exact),
         table=MAIN.file("utility", design="lds", trainer="full"),
+        retest=MAIN.file("utility", design="lds_retest", trainer="full"),
         values=VALUES,
         split=rules.split.output.split,
         probes=rules.probes.output.probes,

@@ -7,7 +7,7 @@ from common import start
 
 from fastdatashapley.data import probe_test_rows
 from fastdatashapley.base.io import load_npz, load_values, split_sizes
-from fastdatashapley.evaluation.lds import lds_own_label, lds_summary
+from fastdatashapley.evaluation.lds import lds_own_label, lds_summary, noise_ceiling, retest_correlation
 from fastdatashapley.evaluation.tables import method_label, write_table
 from fastdatashapley.engine.utility_table import UtilityTable
 
@@ -32,6 +32,13 @@ for label, path in runs:
     scores = lds_own_label(values, labels, table.masks, utilities, null)
     per_sample.append(pd.DataFrame({"method": label, "sample": np.arange(len(scores)), "lds": scores}))
     rows.append({"method": label, **lds_summary(scores, seed=p.seed)})
+retest = UtilityTable.load(inp.retest)
+if not np.array_equal(retest.masks, table.masks):
+    raise ValueError(f"{inp.retest} does not retrain the subsets of {inp.table}; rerun its design")
+agreement = retest_correlation(utilities, retest.utilities[:, test], labels)
+per_sample.append(pd.DataFrame({"method": "retest_spearman", "sample": np.arange(len(agreement)), "lds": agreement}))
+rows.append({"method": "noise_ceiling", **noise_ceiling(agreement, seed=p.seed)})
+log.info("test-retest Spearman of the lds subsets: mean %.3f (ceiling %.3f)", np.nanmean(agreement), rows[-1]["mean"])
 frame = pd.DataFrame(rows).rename(columns={"n_samples": "n_test"})
 write_table(frame[["method", "mean", "ci_low", "ci_high", "n_test", "n_undefined"]], out.csv, out.md)
 write_table(pd.concat(per_sample, ignore_index=True), out.samples)

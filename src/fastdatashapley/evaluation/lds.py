@@ -93,3 +93,22 @@ def lds_summary(scores: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, 
     mean, low, high = bootstrap_ci(scores, n_boot=n_boot, level=level, seed=seed)
     return {"mean": mean, "ci_low": low, "ci_high": high, "n_samples": int(scores.size),
             "n_undefined": int(np.isnan(scores).sum())}
+
+
+def retest_correlation(first: np.ndarray, second: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Test-retest Spearman ``[T]`` of each test sample's utility at its own label ``labels [T]`` over the M
+    subsets, between two retrainings of the same subsets: ``first``, ``second`` ``[M, T, m]``."""
+    first, second = np.asarray(first), np.asarray(second)
+    if first.shape != second.shape or first.ndim != 3 or first.shape[1] != len(labels):
+        raise ValueError(f"the two retrainings must both be [M, T = {len(labels)}, m], got {list(first.shape)} and "
+                         f"{list(second.shape)}")
+    rows = np.arange(len(labels))
+    return _spearman_columns(first[:, rows, labels], second[:, rows, labels])
+
+
+def noise_ceiling(retest: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """The LDS a predictor could reach at most under retraining noise: sqrt of the mean test-retest Spearman over
+    test samples (``retest [T]``, :func:`retest_correlation`), with the bootstrap CI of that mean taken through the
+    square root (negative bounds clip to 0); the keys of :func:`lds_summary`."""
+    row = lds_summary(retest, n_boot=n_boot, level=level, seed=seed)
+    return {**row, **{k: float(np.sqrt(max(row[k], 0.0))) for k in ("mean", "ci_low", "ci_high")}}

@@ -20,10 +20,10 @@ from ..base.registry import NAME_PATTERN
 from ..engine.service import ServiceModel
 from ..engine.states import check_service_states, check_state_dict, expected_shapes
 from ..engine.training import TrainerSpec
-from .model import VARIANTS, Explainer
+from .model import SHAPLEY, VALUES, VARIANTS, Explainer
 from .nets import build_net, net_config
 
-FORMAT = 2
+FORMAT = 3  # 3 added "value"; format 2 files (Shapley explainers) still load
 _ENTRIES = frozenset({"net_config", "net_state", "method", "variant", "service", "x_train", "y_train", "groups",
                       "dataset", "history", "meta"})
 
@@ -45,6 +45,7 @@ def save_explainer(explainer: Explainer, path: str | os.PathLike) -> None:
         "dataset": e.dataset,
         "history": _plain(e.history, "history"),
         "meta": _plain(e.meta, "meta"),
+        "value": e.value,
     }
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
@@ -72,8 +73,11 @@ def load_explainer(path: str | os.PathLike) -> Explainer:
 def _from_blob(blob: Any) -> Explainer:
     if not isinstance(blob, dict) or "format" not in blob:
         raise ValueError("not a saved explainer")
-    if blob["format"] != FORMAT:
-        raise ValueError(f"format {blob['format']}, this version reads format {FORMAT}; retrain the explainer")
+    if blob["format"] not in (2, FORMAT):
+        raise ValueError(f"format {blob['format']}, this version reads formats 2 and {FORMAT}; retrain the explainer")
+    value = blob.get("value", SHAPLEY) if blob["format"] == FORMAT else SHAPLEY
+    if value not in VALUES:
+        raise ValueError(f"unknown value {value!r}; an explainer gives {' or '.join(VALUES)} values")
     missing = sorted(_ENTRIES - set(blob))
     if missing:
         raise ValueError(f"missing entries {missing}")
@@ -103,7 +107,7 @@ def _from_blob(blob: Any) -> Explainer:
     net = build_net(cfg)
     net.load_state_dict(blob["net_state"])
     return Explainer(net, cfg, method, service, x_train, y_train, groups, blob["variant"], blob["dataset"],
-                     list(blob["history"]), dict(blob["meta"]))
+                     list(blob["history"]), dict(blob["meta"]), value)
 
 
 def _plain(obj: Any, name: str) -> Any:

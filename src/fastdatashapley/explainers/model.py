@@ -36,6 +36,10 @@ from .loss import expand, normalise
 
 #: GFDS+ variants: N group outputs split evenly, or n outputs with the group penalty.
 VARIANTS = ("split", "penalty")
+#: What an explainer's outputs are: Shapley values (efficient: normalised to sum to f_D(x) - f_0(x)) or Banzhaf
+#: values (not efficient: the raw outputs).
+SHAPLEY, BANZHAF = "shapley", "banzhaf"
+VALUES = (SHAPLEY, BANZHAF)
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Explainer:
     dataset: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    value: str = SHAPLEY
 
     _nets: dict[torch.device, tuple[nn.Module, nn.Module, nn.Module]] = field(default_factory=dict, init=False,
                                                                              repr=False, compare=False)
@@ -173,11 +178,13 @@ class Explainer:
                     total_b = total[i : i + batch_size]
                 else:
                     total_b = torch.softmax(full_net(xb), 1).double() - torch.softmax(null_net(xb), 1).double()
-                out[i : i + batch_size] = normalise(net(xb).double(), total_b).cpu().numpy()
+                phi = net(xb).double()
+                out[i : i + batch_size] = (normalise(phi, total_b) if self.value == SHAPLEY else phi).cpu().numpy()
         return out
 
     def values(self, x: Any, batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:
-        """Values of the n training points for every label: ``[B, n, m]`` float64; they sum over n to f_D(x) - f_0(x).
+        """Values of the n training points for every label: ``[B, n, m]`` float64; Shapley values sum over n to
+        f_D(x) - f_0(x) (Banzhaf values need not).
 
         ``device``: where the explainer network runs (:meth:`raw`)."""
         phi = self.raw(x, batch_size, device)

@@ -29,46 +29,70 @@ from ..engine.states import parameter_count
 
 NETS = ("small_cnn", "small_unet", "resnet50")
 #: Options each net accepts (besides in_shape, n_out and m), with their defaults.
+#: ``per_point`` 1 divides the outputs by n_out, so that one learning rate serves every n (values scale as 1/n);
+#: ``rank`` > 0 replaces the free ``n_out x m`` output layer by a two-tower head of that rank over ``features``
+#: fixed features of each training point (:class:`_Head`).
 NET_OPTIONS: dict[str, dict[str, Any]] = {
-    "small_cnn": {"width": 32, "hidden": 256},
-    "small_unet": {"width": 16, "hidden": 256},
-    "resnet50": {},
+    "small_cnn": {"width": 32, "hidden": 256, "per_point": 0, "rank": 0, "features": 0},
+    "small_unet": {"width": 16, "hidden": 256, "per_point": 0, "rank": 0, "features": 0},
+    "resnet50": {"per_point": 0},
 }
 #: Largest value of each size option, of the image shape and of the whole net: a config or a file that asks for
 #: more is rejected before anything is built (a 1 MB file must not make the loader allocate gigabytes).
-OPTION_LIMITS: dict[str, int] = {"width": 1024, "hidden": 65536}
+OPTION_LIMITS: dict[str, int] = {"width": 1024, "hidden": 65536, "per_point": 1, "rank": 1024, "features": 4096}
 MAX_CHANNELS, MAX_SIDE = 64, 4096
 MAX_PARAMETERS = 2**28  # 1 GiB of float32 weights
 
 
 class _Head(nn.Module):
-    """Adaptive average pool to 4x4, then MLP to ``n_out * m`` (last layer zero-initialised)."""
+    """Adaptive average pool to 4x4, then an MLP to values ``[B, n_out, m]`` (the last layer zero-initialised).
 
-    def __init__(self, channels: int, hidden: int, n_out: int, m: int) -> None:
+    Free head (``rank`` 0, the paper's): a linear layer ``hidden -> n_out * m``, one free weight vector per training
+    point and label. Two-tower head (``rank`` r > 0): phi(x)_{i, y} = <g(x)_y, W p_i>, with g(x) ``[m, r]`` from the
+    image and p_i the fixed ``features``-dimensional description of training point i (the buffer ``points
+    [n_out, features]``, set from the service model's embeddings by :func:`set_points`), so points with similar
+    features get similar values and every coalition informs them all. ``per_point`` divides by n_out.
+    """
+
+    def __init__(self, channels: int, hidden: int, n_out: int, m: int, per_point: int = 0, rank: int = 0,
+                 features: int = 0) -> None:
         super().__init__()
-        self.n_out, self.m = n_out, m
+        self.n_out, self.m, self.rank = n_out, m, rank
+        self.scale = 1.0 / n_out if per_point else 1.0
         self.pool = nn.AdaptiveAvgPool2d(4)
         self.fc1 = nn.Linear(channels * 16, hidden)
-        self.fc2 = nn.Linear(hidden, n_out * m)
+        if rank:
+            if features < 1:
+                raise ValueError("a two-tower explainer head (rank > 0) needs features >= 1")
+            self.fc2 = nn.Linear(hidden, m * rank)
+            self.register_buffer("points", torch.zeros(n_out, features))
+            self.tower = nn.Linear(features, rank)
+        else:
+            self.fc2 = nn.Linear(hidden, n_out * m)
         nn.init.zeros_(self.fc2.weight)
         nn.init.zeros_(self.fc2.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.fc1(self.pool(h).flatten(1)))
-        return self.fc2(h).view(len(h), self.n_out, self.m)
+        if self.rank:
+            out = torch.einsum("bmr,nr->bnm", self.fc2(h).view(len(h), self.m, self.rank), self.tower(self.points))
+        else:
+            out = self.fc2(h).view(len(h), self.n_out, self.m)
+        return out * self.scale if self.scale != 1.0 else out
 
 
 class SmallCNN(nn.Module):
     """conv(C->w) -> ReLU -> maxpool 2 -> conv(w->2w) -> ReLU -> head: ``[B, C, H, W]`` -> ``[B, n_out, m]``."""
 
-    def __init__(self, in_channels: int, n_out: int, m: int, width: int = 32, hidden: int = 256) -> None:
+    def __init__(self, in_channels: int, n_out: int, m: int, width: int = 32, hidden: int = 256, per_point: int = 0,
+                 rank: int = 0, features: int = 0) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2, ceil_mode=True),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
         )
-        self.head = _Head(2 * width, hidden, n_out, m)
+        self.head = _Head(2 * width, hidden, n_out, m, per_point, rank, features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
@@ -81,13 +105,14 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 class SmallUNet(nn.Module):
     """Two-level UNet (widths w, 2w, 4w) with skip connections, then the pooled MLP head on the w-channel map."""
 
-    def __init__(self, in_channels: int, n_out: int, m: int, width: int = 16, hidden: int = 256) -> None:
+    def __init__(self, in_channels: int, n_out: int, m: int, width: int = 16, hidden: int = 256, per_point: int = 0,
+                 rank: int = 0, features: int = 0) -> None:
         super().__init__()
         w = width
         self.enc1, self.enc2, self.mid = _block(in_channels, w), _block(w, 2 * w), _block(2 * w, 4 * w)
         self.up2, self.dec2 = nn.Conv2d(4 * w, 2 * w, 1), _block(4 * w, 2 * w)
         self.up1, self.dec1 = nn.Conv2d(2 * w, w, 1), _block(2 * w, w)
-        self.head = _Head(w, hidden, n_out, m)
+        self.head = _Head(w, hidden, n_out, m, per_point, rank, features)
 
     @staticmethod
     def _up(h: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -109,11 +134,13 @@ class ResNet50Explainer(nn.Module):
     loaded before the first conv and the head are replaced. Missing file -> ``FileNotFoundError`` naming it.
     """
 
-    def __init__(self, in_channels: int, n_out: int, m: int, pretrained: str | os.PathLike | None = None) -> None:
+    def __init__(self, in_channels: int, n_out: int, m: int, pretrained: str | os.PathLike | None = None,
+                 per_point: int = 0) -> None:
         super().__init__()
         from torchvision.models import resnet50
 
         self.n_out, self.m = n_out, m
+        self.scale = 1.0 / n_out if per_point else 1.0
         net = resnet50(weights=None)
         if pretrained:
             state = _read_resnet_weights(pretrained)
@@ -129,7 +156,8 @@ class ResNet50Explainer(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(len(x), self.n_out, self.m)
+        out = self.net(x).view(len(x), self.n_out, self.m)
+        return out * self.scale if self.scale != 1.0 else out
 
 
 def _read_resnet_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -162,8 +190,10 @@ def net_config(name: str, in_shape: tuple[int, int, int], n_out: int, m: int, **
     if unknown:
         raise ValueError(f"unknown options {unknown} for explainer net {name!r}; it takes {sorted(NET_OPTIONS[name]) or 'none'}")
     opts = {**NET_OPTIONS[name], **{k: int(v) for k, v in options.items()}}
-    if any(v < 1 for v in opts.values()):
-        raise ValueError(f"explainer net options must be positive integers, got {opts}")
+    if any(v < (0 if k in ("per_point", "rank", "features") else 1) for k, v in opts.items()):
+        raise ValueError(f"explainer net options must be positive integers (per_point, rank, features: >= 0), got {opts}")
+    if opts.get("rank") and not opts.get("features"):
+        raise ValueError(f"explainer net option rank = {opts['rank']} (a two-tower head) needs features >= 1")
     for key, value in opts.items():
         if value > OPTION_LIMITS[key]:
             raise ValueError(f"explainer net option {key} = {value} exceeds its limit {OPTION_LIMITS[key]}")
@@ -193,4 +223,15 @@ def _make(config: dict[str, Any], pretrained: str | os.PathLike | None = None) -
         return SmallCNN(c, n_out, m, **opts)
     if name == "small_unet":
         return SmallUNet(c, n_out, m, **opts)
-    return ResNet50Explainer(c, n_out, m, pretrained)
+    return ResNet50Explainer(c, n_out, m, pretrained, **opts)
+
+
+def set_points(net: nn.Module, points: torch.Tensor) -> None:
+    """Fill a two-tower head's training-point features ``points [n_out, features]`` (standardised by the caller)."""
+    head = getattr(net, "head", None)
+    if head is None or not getattr(head, "rank", 0):
+        raise ValueError("this explainer net has no two-tower head (net option rank = 0)")
+    if tuple(points.shape) != tuple(head.points.shape):
+        raise ValueError(f"points must have shape {list(head.points.shape)}, got {list(points.shape)}")
+    with torch.no_grad():
+        head.points.copy_(points)

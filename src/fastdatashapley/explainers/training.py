@@ -22,10 +22,13 @@ from ..base.devices import resolve_device
 from ..data import POOL, ROLES, VALIDATION
 from ..engine.service import ServiceModel
 from ..games.coalitions import check_groups
-from .loss import fds_loss, group_penalty, normalise
-from .model import VARIANTS, Explainer
-from .nets import build_net, net_config
+from .fit_data import FitData, point_features, prepare, table_name
+from .loss import group_penalty, normalise, sampled_loss, table_loss
+from .model import BANZHAF, SHAPLEY, VALUES, VARIANTS, Explainer
+from .nets import build_net, net_config, set_points
 
+#: Explainer losses and heads (:class:`ExplainerSettings`).
+LOSSES, HEADS = ("sampled", "table"), ("free", "two_tower")
 #: Largest difference allowed between the table's null utilities and the service's null model on the probes.
 NULL_TOLERANCE = 1e-3
 
@@ -40,6 +43,11 @@ class ExplainerSettings:
     early stopping after ``patience`` epochs without a better validation loss, at most ``max_epochs``.
     Each step takes ``batch_size`` probes with ``coalitions_per_x`` table rows each; the validation loss
     uses ``val_coalitions`` (default ``coalitions_per_x``) fixed rows per validation probe.
+
+    ``loss``: ``sampled`` (the paper: ``coalitions_per_x`` random rows per probe and step) or ``table`` (every row of
+    the table at once, from its moments; the validation loss is then exact too). ``head``: ``free`` (the paper's
+    ``n x m`` output layer) or ``two_tower`` (rank ``rank`` over the service model's embedding and label of each
+    training point). ``per_point``: outputs divided by n, so one ``lr`` serves every n.
     """
 
     variant: str = "split"
@@ -58,8 +66,15 @@ class ExplainerSettings:
     dataset: str = ""
     device: str = "auto"
     progress: bool = False
+    loss: str = "sampled"
+    head: str = "free"
+    rank: int = 32
+    per_point: bool = False
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES or self.head not in HEADS:
+            raise ValueError(f"explainer loss must be one of {', '.join(LOSSES)} and head one of {', '.join(HEADS)}, "
+                             f"got loss={self.loss!r}, head={self.head!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown GFDS+ variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
         for name in ("max_epochs", "patience", "batch_size", "coalitions_per_x"):
@@ -72,24 +87,15 @@ class ExplainerSettings:
     def from_config(cls, section: dict[str, Any], **extra: Any) -> "ExplainerSettings":
         """Settings from the workflow's ``explainers`` config section (plus ``seed``, ``dataset``, ``device`` ...)."""
         keys = ("gamma", "net", "pretrained", "lr", "max_epochs", "patience", "batch_size", "coalitions_per_x")
-        return cls(variant=section["gfds_plus_variant"], **{k: section[k] for k in keys}, **extra)
+        optional = {k: section[k] for k in ("loss", "head", "rank", "per_point") if k in section}
+        return cls(variant=section["gfds_plus_variant"], **{k: section[k] for k in keys}, **optional, **extra)
 
-
-@dataclass
-class _FitData:
-    """A table prepared for one fit: tensors over the pool and validation probes it reads."""
-
-    x: torch.Tensor  # [P', C, H, W] the pool probes, then the validation probes
-    gain: torch.Tensor  # [P', S, m] v(s) - v(0)
-    total: torch.Tensor  # [P', m] v(1) - v(0)
-    s: torch.Tensor  # [S, k] coalitions over the k outputs (n points, or N groups for GFDS+ split)
-    pool: np.ndarray  # positions of the pool probes in x
-    val: np.ndarray  # positions of the validation probes in x
-    pen_groups: list[torch.Tensor]  # GFDS+ penalty groups (empty otherwise)
-
-
-def _table_name(table: Any) -> str:
-    return f"utility table {table.source}" if getattr(table, "source", None) else "the utility table"
+    def all_net_options(self, n_features: int) -> dict[str, int]:
+        """The net options these settings add to ``net_options``: the output scale and the two-tower head."""
+        extra = {"per_point": 1} if self.per_point else {}
+        if self.head == "two_tower":
+            extra |= {"rank": int(self.rank), "features": int(n_features)}
+        return {**(self.net_options or {}), **extra}
 
 
 def _minibatches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -125,55 +131,29 @@ def check_inputs(table, x_probe: np.ndarray, role: np.ndarray, service: ServiceM
         raise ValueError("the explainer needs pool (role 0) and validation (role 1) probes")
     null_gap = float(np.abs(service.null_proba(x_probe[used]) - table.null[used]).max())
     if null_gap > NULL_TOLERANCE:
-        raise ValueError(f"{_table_name(table)} does not match the service model: its null utilities differ from "
+        raise ValueError(f"{table_name(table)} does not match the service model: its null utilities differ from "
                          f"the null model's outputs on x_probe by {null_gap:.3g} (other probes, probe order or "
                          "initial weights?)")
     return groups
 
 
-def _group_masks(table, groups: list[np.ndarray]) -> np.ndarray:
-    """GFDS+ split: the table's coalitions as group indicators ``[S, N]``; error if a coalition splits a group."""
-    first = np.array([g[0] for g in groups])
-    owner = np.empty(table.n, np.int64)
-    for j, g in enumerate(groups):
-        owner[g] = j
-    if not np.array_equal(table.masks, table.masks[:, first][:, owner]):
-        raise ValueError(f"{_table_name(table)} is not a group-coalition design for these groups (a coalition "
-                         "splits a group); GFDS+ split needs the gfds_plus design")
-    return table.masks[:, first]
-
-
-def prepare(table, x_probe: np.ndarray, role: np.ndarray, group_players: bool, groups: list[np.ndarray] | None,
-            settings: ExplainerSettings, dev: torch.device) -> _FitData:
-    """The table's utilities over the pool and validation probes as tensors on ``dev``."""
-    split = group_players and settings.variant == "split"
-    masks = _group_masks(table, groups) if split else table.masks
-    pool, val = np.flatnonzero(role == POOL), np.flatnonzero(role == VALIDATION)
-    used = np.concatenate([pool, val])  # probes this fit reads, in this order
-    gain = (table.utilities[:, used] - table.null[None, used]).transpose(1, 0, 2)
-    pen = group_players and not split
-    return _FitData(
-        x=torch.from_numpy(x_probe[used]).to(dev),
-        gain=torch.from_numpy(np.ascontiguousarray(gain)).to(dev),
-        total=torch.from_numpy(table.grand[used] - table.null[used]).to(dev),
-        s=torch.from_numpy(masks.astype(np.float32)).to(dev),
-        pool=np.arange(len(pool)),
-        val=np.arange(len(pool), len(used)),
-        pen_groups=[torch.from_numpy(g).to(dev) for g in groups] if pen else [],
-    )
-
-
-def _batch_loss(model: nn.Module, data: _FitData, idx: np.ndarray, rows: torch.Tensor, gamma: float) -> torch.Tensor:
-    """The FDS loss (plus the GFDS+ penalty) of probes ``idx`` on table rows ``rows [len(idx), K]``."""
+def _batch_loss(model: nn.Module, data: FitData, idx: np.ndarray, rows: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The loss (plus the GFDS+ penalty) of probes ``idx``: on table rows ``rows [len(idx), K]``, or on every row
+    (``table`` loss). Shapley values are normalised to be efficient first; Banzhaf values are not."""
     p = torch.from_numpy(idx).to(data.x.device)
     phi = model(data.x[p])
-    loss = fds_loss(phi, data.total[p], data.s[rows], data.gain[p[:, None], rows])
+    values = normalise(phi, data.total[p]) if data.value == SHAPLEY else phi
+    if data.moments is None:
+        loss = sampled_loss(values, data.s[rows], data.gain[p[:, None], rows])
+    else:
+        a, b, c = data.moments
+        loss = table_loss(values, a, b[p], c[p])
     if data.pen_groups and gamma > 0:
-        loss = loss + gamma * group_penalty(normalise(phi, data.total[p]), data.pen_groups)
+        loss = loss + gamma * group_penalty(values, data.pen_groups)
     return loss
 
 
-def _val_loss(model: nn.Module, data: _FitData, rows: torch.Tensor, settings: ExplainerSettings) -> float:
+def _val_loss(model: nn.Module, data: FitData, rows: torch.Tensor, settings: ExplainerSettings) -> float:
     """Mean loss over the validation probes on their fixed rows ``rows [V, K]``."""
     model.eval()
     acc, b = 0.0, settings.batch_size
@@ -184,7 +164,7 @@ def _val_loss(model: nn.Module, data: _FitData, rows: torch.Tensor, settings: Ex
     return acc / len(data.val)
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: _FitData, gen: torch.Generator,
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: FitData, gen: torch.Generator,
                  settings: ExplainerSettings) -> float:
     """One pass over the pool in seeded minibatches; returns the mean training loss."""
     model.train()
@@ -213,7 +193,7 @@ def untrained_message(method: str, best: float, untrained: float, epochs: int) -
             f"untrained net's, close to the uniform split; lower explainers.lr or raise explainers.patience")
 
 
-def train(model: nn.Module, data: _FitData, settings: ExplainerSettings,
+def train(model: nn.Module, data: FitData, settings: ExplainerSettings,
           method: str) -> tuple[float, float, list[dict]]:
     """Adam with reduce-on-plateau and early stopping; restores the best weights.
 
@@ -251,27 +231,37 @@ def train(model: nn.Module, data: _FitData, settings: ExplainerSettings,
 
 def fit_explainer(table, x_probe: np.ndarray, role: np.ndarray, service: ServiceModel, x_train: np.ndarray,
                   y_train: np.ndarray, *, method: str, groups: Sequence[np.ndarray] | None = None,
-                  group_players: bool = False, settings: ExplainerSettings | None = None) -> Explainer:
+                  group_players: bool = False, value: str = SHAPLEY,
+                  settings: ExplainerSettings | None = None) -> Explainer:
     """Train an explainer on ``table`` (a :class:`~fastdatashapley.engine.utility_table.UtilityTable`).
 
     x_probe ``[P, C, H, W]``: the table's probes in order; role ``[P]``: :data:`~fastdatashapley.data.POOL`,
     ``VALIDATION`` or ``TEST`` (never used here). ``method`` names the explainer; ``group_players`` (GFDS+) trains
     on group coalitions with ``settings.variant`` and needs ``groups`` (a partition of range(n)), which other
-    methods keep as metadata (GFDS). Seeded and deterministic on the CPU; the global torch RNG is
+    methods keep as metadata (GFDS). ``value``: ``shapley`` (efficient values, the paper's loss) or ``banzhaf`` (the
+    regression on uniform subsets with a free intercept; train it on the ``banzhaf`` design). Seeded and deterministic on the CPU; the global torch RNG is
     left untouched. ``history`` holds per-epoch ``epoch, train_loss, val_loss, lr, seconds``.
     """
     settings = settings or ExplainerSettings()
     x_probe = np.ascontiguousarray(x_probe, dtype=np.float32)
     role = np.asarray(role).ravel()
     x_train, y_train = np.asarray(x_train, np.float32), np.asarray(y_train, np.int64)
+    if value not in VALUES:
+        raise ValueError(f"explainer value must be one of {', '.join(VALUES)}, got {value!r}")
     groups = check_inputs(table, x_probe, role, service, x_train, y_train, method, groups, group_players)
     dev = resolve_device(settings.device)
-    data = prepare(table, x_probe, role, group_players, groups, settings, dev)
+    data = prepare(table, x_probe, role, group_players, groups, settings, dev, value)
+    split = group_players and settings.variant == "split"
+    points = point_features(service, x_train, y_train, table.n_classes, groups if split else None) \
+        if settings.head == "two_tower" else None
     config = net_config(settings.net, service.spec.in_shape, data.s.shape[1], table.n_classes,
-                        **(settings.net_options or {}))
+                        **settings.all_net_options(0 if points is None else points.shape[1]))
     with torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(int(settings.seed))  # CPU generator only; nets are built there
-        model = build_net(config, settings.pretrained).to(dev)
+        model = build_net(config, settings.pretrained)
+        if points is not None:
+            set_points(model, points)
+        model = model.to(dev)
     t0 = time.perf_counter()
     best, untrained, history = train(model, data, settings, method)
     model.to("cpu").eval()
@@ -282,6 +272,6 @@ def fit_explainer(table, x_probe: np.ndarray, role: np.ndarray, service: Service
             "seed": int(settings.seed), "design": table.meta.get("design"), "trainer": table.meta.get("trainer"),
             "table": table.source, "n_coalitions": table.n_coalitions, "lr": settings.lr,
             "gamma": settings.gamma if data.pen_groups else None, "coalitions_per_x": settings.coalitions_per_x,
-            "batch_size": settings.batch_size, "device": str(dev)}
+            "batch_size": settings.batch_size, "device": str(dev), "loss": settings.loss, "head": settings.head}
     return Explainer(model, config, method, service, x_train, y_train, groups,
-                     settings.variant if group_players else None, settings.dataset, history, meta)
+                     settings.variant if group_players else None, settings.dataset, history, meta, value=value)

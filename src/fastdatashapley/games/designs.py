@@ -40,7 +40,9 @@ class Design:
     ``sample(request) -> (masks [S, n] bool, owner [S] int64)``; ``owner`` names the group whose game a row
     belongs to (GFDS) and is empty otherwise. ``size(n, budget) -> S`` gives the row count from n and the
     configured budget (``None`` when the design has no budget). ``options(config) -> dict`` reads a design
-    configured outside ``coalitions`` from the full config: its ``budget`` and the sampler's options.
+    configured outside ``coalitions`` from the full config: its ``budget`` and the sampler's options. ``reseed`` is
+    added to the run's seed for the data order of its sub-models (0: the run's own order; a retest of another
+    design's coalitions retrains them in another order).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Design:
     groups: bool = False
     description: str = ""
     options: Callable[[dict], dict] | None = None
+    reseed: int = 0
 
 
 DESIGNS: Registry[Design] = Registry("coalition design")
@@ -108,6 +111,15 @@ def _lds_sample(r: DesignRequest) -> tuple[np.ndarray, np.ndarray]:
     return C.alpha_subsets(r.n, r.size, r.options.get("alpha", 0.5), seed=r.seed), _NO_OWNER
 
 
+def _lds_retest_sample(r: DesignRequest) -> tuple[np.ndarray, np.ndarray]:
+    """The lds design's own subsets (its seed stream, whatever this design's stream is)."""
+    return _lds_sample(DesignRequest(r.n, r.size, seed_stream(r.seed[0], "lds"), r.groups, r.options))
+
+
+def _uniform_sample(r: DesignRequest) -> tuple[np.ndarray, np.ndarray]:
+    return C.alpha_subsets(r.n, r.size, 0.5, seed=r.seed), _NO_OWNER
+
+
 for _design in (
     Design("kernel", lambda r: (C.kernel_masks(r.n, r.size, paired=True, seed=r.seed), _NO_OWNER), _budget, 2048,
            description="Shapley-kernel coalitions over n players, paired (FDS, AFDS)"),
@@ -121,5 +133,11 @@ for _design in (
            description="the full set and every leave-one-out set (LOO)"),
     Design("lds", _lds_sample, _budget, options=_lds_options,
            description="held-out random subsets for the LDS (evaluation.lds: each point kept with probability alpha)"),
+    Design("lds_retest", _lds_retest_sample, _budget, options=_lds_options, reseed=1,
+           description="the lds subsets retrained in another data order (the retraining-noise ceiling of the LDS)"),
+    Design("banzhaf", _uniform_sample, _budget, 2048,
+           description="uniform random subsets, each point kept with probability 1/2 (Data Banzhaf)"),
+    Design("datamodel", _uniform_sample, _budget, 2048,
+           description="fresh uniform random subsets for the datamodel regression (alpha = 1/2, the LDS's own law)"),
 ):
     register(_design)

@@ -49,7 +49,8 @@ class Method:
     :class:`~fastdatashapley.explainers.Explainer`. ``design`` names the coalition design
     whose utility table the method reads (explainers: the table it trains on), with the ``trainer`` used
     for it unless the config says otherwise. ``settings`` is the JSON-schema ``properties`` of the
-    method's config section.
+    method's config section. ``fixed``: explainer settings the method always uses, whatever the ``explainers``
+    section says (the paper's FDS keeps the paper's loss and head).
     """
 
     name: str
@@ -60,6 +61,7 @@ class Method:
     trainer: str = "full"
     settings: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    fixed: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in (EXPLAINER, BASELINE):
@@ -110,6 +112,17 @@ class BaselineContext:
     @property
     def n_classes(self) -> int:
         return int(self.service.spec.n_classes)
+
+    def test_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The method's design table over the test samples: masks ``[S, n]`` and the scope's utility of each row,
+        ``[S]`` (test accuracy) or ``[S, T, m]`` (softmax), in the split's test order."""
+        from ..engine.utility_table import UtilityTable
+
+        table = UtilityTable.load(self.table)
+        cols = np.flatnonzero(np.isin(table.probe_ids, self.split["idx_test"]))
+        if not np.array_equal(table.probe_ids[cols], self.split["idx_test"]):
+            raise ValueError(f"utility table {self.table} does not hold the split's test samples in order")
+        return table.masks, self.scorer()(table.utilities[:, cols].astype(np.float64))
 
     def scorer(self) -> Scorer:
         """The utility of this scope from per-label outputs ``[k, T, m]``: test accuracy, or the outputs."""
@@ -176,7 +189,8 @@ def fit(name: str, ctx: ExplainerContext, x_test: np.ndarray) -> tuple[Any, Valu
 
 #: The paper's methods, imported first and in this order (the report order); any other module in this package
 #: is imported after them, alphabetically, so a new built-in method is one new module here.
-BUILTINS = ("explainers", "loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random_values")
+BUILTINS = ("explainers", "loo", "tmc", "group_testing", "cs_shapley", "freeshap", "random_values", "banzhaf",
+            "datamodel")
 
 
 def _load_builtins() -> None:

@@ -1,7 +1,9 @@
-"""The four Fast-DataShapley explainers, each trained on its own coalition design's utility table.
+"""The explainers, each trained on its own coalition design's utility table.
 
 FDS: kernel design with the full trainer. AFDS: kernel design with the approximate (K-epoch) trainer.
-GFDS: per-group games (group design). GFDS+: groups as players (group-coalition design).
+GFDS: per-group games (group design). GFDS+: groups as players (group-coalition design). fast_banzhaf: the
+amortised Data Banzhaf value, trained on uniform subsets (banzhaf design) with the Banzhaf regression loss; a
+different value from the Shapley rows.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from . import EXPLAINER, PER_SAMPLE, ExplainerContext, Method, register
 
 #: Explainers whose players are the groups (GFDS+): trained with the group split or penalty.
 GROUP_PLAYERS = ("gfds+",)
+#: Explainers of Banzhaf values (the others give Shapley values).
+BANZHAF_VALUES = ("fast_banzhaf",)
 
 
 def run(ctx: ExplainerContext):
@@ -18,7 +22,7 @@ def run(ctx: ExplainerContext):
 
     return fit_explainer(ctx.table, ctx.probes["x"], ctx.probes["role"], ctx.service, ctx.x_train, ctx.y_train,
                          method=ctx.method, groups=ctx.groups, group_players=ctx.method in GROUP_PLAYERS,
-                         settings=ctx.settings)
+                         value="banzhaf" if ctx.method in BANZHAF_VALUES else "shapley", settings=ctx.settings)
 
 
 for _name, _design, _trainer, _text in (
@@ -26,5 +30,6 @@ for _name, _design, _trainer, _text in (
     ("afds", "kernel", "approx", "FDS on approximate (K-epoch) utilities"),
     ("gfds", "gfds", "approx", "FDS over per-group games"),
     ("gfds+", "gfds_plus", "approx", "FDS with groups as players"),
+    ("fast_banzhaf", "banzhaf", "full", "amortised Data Banzhaf (not a Shapley value)"),
 ):
     register(Method(_name, EXPLAINER, run, scopes=(PER_SAMPLE,), design=_design, trainer=_trainer, description=_text))

@@ -51,9 +51,10 @@ def test_wildcard_pattern_matches_exactly_the_names():
 
 
 def test_builtin_registries_hold_the_paper_in_report_order():
-    assert METHODS.names() == ("fds", "afds", "gfds", "gfds+", "fast_banzhaf", "loo", "tmc", "group_testing",
-                               "cs_shapley", "freeshap", "random", "banzhaf", "datamodel")
-    assert [m.design for m in of_kind(EXPLAINER)] == ["kernel", "kernel", "gfds", "gfds_plus", "banzhaf"]
+    assert METHODS.names() == ("fds", "fds_paper", "afds", "gfds", "gfds+", "fast_banzhaf", "loo", "tmc",
+                               "group_testing", "cs_shapley", "freeshap", "random", "banzhaf", "datamodel")
+    assert [m.design for m in of_kind(EXPLAINER)] == ["kernel", "kernel", "kernel", "gfds", "gfds_plus", "banzhaf"]
+    assert METHODS.get("fds_paper").fixed == {"loss": "sampled", "head": "free", "per_point": False}
     assert METHODS.get("loo").design == "loo" and METHODS.get("tmc").design is None
     assert DESIGNS.names() == ("kernel", "gfds", "gfds_plus", "exact", "loo", "lds", "lds_retest", "banzhaf",
                                "datamodel")
@@ -123,7 +124,7 @@ def test_schema_enums_and_sections_come_from_the_registries():
     schema = complete_schema(SCHEMA)
     props = schema["properties"]
     assert props["baselines"]["properties"]["methods"]["items"]["enum"] == [m.name for m in of_kind(BASELINE)]
-    assert props["explainers"]["properties"]["trainer"]["default"] == {"fds": "full", "afds": "approx",
+    assert props["explainers"]["properties"]["trainer"]["default"] == {"fds": "full", "fds_paper": "full", "afds": "approx",
                                                                         "gfds": "approx", "gfds+": "approx", "fast_banzhaf": "full"}
     assert set(props["baselines"]["properties"]) >= {"tmc", "group_testing", "cs_shapley", "freeshap"}
     assert SCHEMA["properties"]["data"]["properties"]["dataset"]["enum"] == []  # the template is not modified

@@ -1,6 +1,7 @@
 """The explainers, each trained on its own coalition design's utility table.
 
-FDS: kernel design with the full trainer. AFDS: kernel design with the approximate (K-epoch) trainer.
+FDS: kernel design with the full trainer (with the explainers section's loss, head and output scale);
+fds_paper: the same table with the paper's loss, head and scale, whatever the section says. AFDS: kernel design with the approximate (K-epoch) trainer.
 GFDS: per-group games (group design). GFDS+: groups as players (group-coalition design). fast_banzhaf: the
 amortised Data Banzhaf value, trained on uniform subsets (banzhaf design) with the Banzhaf regression loss; a
 different value from the Shapley rows.
@@ -25,11 +26,16 @@ def run(ctx: ExplainerContext):
                          value="banzhaf" if ctx.method in BANZHAF_VALUES else "shapley", settings=ctx.settings)
 
 
-for _name, _design, _trainer, _text in (
-    ("fds", "kernel", "full", "Fast-DataShapley"),
-    ("afds", "kernel", "approx", "FDS on approximate (K-epoch) utilities"),
-    ("gfds", "gfds", "approx", "FDS over per-group games"),
-    ("gfds+", "gfds_plus", "approx", "FDS with groups as players"),
-    ("fast_banzhaf", "banzhaf", "full", "amortised Data Banzhaf (not a Shapley value)"),
+#: The paper's FDS, whatever the explainers section says: the sampled loss, the free n x m head, unscaled outputs.
+PAPER = {"loss": "sampled", "head": "free", "per_point": False}
+
+for _name, _design, _trainer, _text, _fixed in (
+    ("fds", "kernel", "full", "Fast-DataShapley", {}),
+    ("fds_paper", "kernel", "full", "Fast-DataShapley exactly as the paper trains it", PAPER),
+    ("afds", "kernel", "approx", "FDS on approximate (K-epoch) utilities", {}),
+    ("gfds", "gfds", "approx", "FDS over per-group games", {}),
+    ("gfds+", "gfds_plus", "approx", "FDS with groups as players", {}),
+    ("fast_banzhaf", "banzhaf", "full", "amortised Data Banzhaf (not a Shapley value)", {}),
 ):
-    register(Method(_name, EXPLAINER, run, scopes=(PER_SAMPLE,), design=_design, trainer=_trainer, description=_text))
+    register(Method(_name, EXPLAINER, run, scopes=(PER_SAMPLE,), design=_design, trainer=_trainer, description=_text,
+                    fixed=_fixed))

@@ -50,8 +50,15 @@ def test_artifacts(ci_run):
     assert loss.loc[loss["method"] == "fds", "p_vs_fds"].isna().all() and loss["p_vs_fds"].notna().sum() > 0
     lds = pd.read_csv(r / "tables/lds.csv")
     assert list(lds.columns) == ["method", "mean", "ci_low", "ci_high", "n_test", "n_undefined"]
-    assert len(lds) == len(loss["method"].unique()) and (lds["n_test"] == 10).all()
-    assert UtilityTable.load(r / "utility/lds-full.npz").masks.shape == (20, 20)
+    assert len(lds) == len(loss["method"].unique()) + 1 and (lds["n_test"] == 10).all()  # + the noise ceiling
+    assert {"noise_ceiling", "datamodel/per_sample", "banzhaf/per_sample", "banzhaf/global", "fast_banzhaf",
+            "fds_paper"} <= set(lds["method"])
+    ceiling = lds.set_index("method").loc["noise_ceiling"]
+    assert 0 < ceiling["ci_low"] <= ceiling["mean"] <= ceiling["ci_high"] <= 1
+    retest = UtilityTable.load(r / "utility/lds_retest-full.npz")
+    assert np.array_equal(retest.masks, UtilityTable.load(r / "utility/lds-full.npz").masks)
+    assert retest.masks.shape == (20, 20) and not np.array_equal(retest.utilities, UtilityTable.load(
+        r / "utility/lds-full.npz").utilities)  # the same subsets, retrained in another data order
     cost = pd.read_csv(r / "tables/cost.csv")
     assert (cost["seconds"] > 0).all()
     for fig in ("value_loss", "top10_fds", "top10_gfds+"):
@@ -79,10 +86,11 @@ def test_editing_one_baseline_reruns_only_it_and_downstream(edited, tmp_path):
     assert jobs == {"baseline": 2, "removal": 2, "report_tables": 1, "lds_table": 1, "all": 1}, jobs
 
 
-def test_editing_lds_subsets_reruns_only_the_lds_design_its_shards_and_table(edited, tmp_path):
+def test_editing_lds_subsets_reruns_only_the_lds_designs_their_shards_and_table(edited, tmp_path):
+    """The held-out subsets and their retest (another data order) follow evaluation.lds; nothing else reruns."""
     cfg = write_config(tmp_path / "c.yaml", evaluation={"lds": {"subsets": 24}})
     jobs = dry_run_jobs(edited, cfg)
-    assert jobs == {"design": 1, "shard": 1, "merge": 1, "lds_table": 1, "all": 1}, jobs
+    assert jobs == {"design": 2, "shard": 2, "merge": 2, "lds_table": 1, "all": 1}, jobs
 
 
 def test_a_second_seed_reruns_only_the_seed_dependent_jobs_in_its_own_folder(edited, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -14,27 +15,66 @@ from typing import Any, Iterator
 import numpy as np
 
 
+#: What marks a temp file of :func:`atomic_path`: ``.<target name>`` + this + mkstemp's 8 characters + the suffix.
+TEMP_MARK = ".fdstmp-"
+_RANDOM = r"[a-z0-9_]{8}"  # tempfile's random part: 8 of a-z, 0-9 and _
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     ``suffix`` defaults to the target's own suffix, so writers that infer a format from it still work. The file
-    gets the mode a plain ``open`` would give it (0o666 less the umask), not mkstemp's private 0o600.
+    gets the mode a plain ``open`` would give it (0o666 less the umask), not mkstemp's private 0o600. Temp files
+    of this target left by a killed writer (SIGKILL) are removed first; no other file is touched. An OSError
+    (a full disk, a read-only folder) is re-raised as one that names ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*"):  # left by a writer that was killed (SIGKILL)
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix)
+    suffix = suffix if suffix is not None else path.suffix
+    prefix = f".{path.name}{TEMP_MARK}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in _own_temps(path.parent, prefix, suffix):
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except Exception as exc:
+        cause = _write_error(exc, tmp, path)
+        if cause is None:
+            raise
+        raise _naming(cause, path) from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _own_temps(folder: Path, prefix: str, suffix: str) -> list[Path]:
+    """The files in ``folder`` named exactly as :func:`atomic_path` names its temp files for this target."""
+    pattern = re.compile(re.escape(prefix) + _RANDOM + re.escape(suffix))
+    with os.scandir(folder) as entries:
+        return [folder / e.name for e in entries if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)]
+
+
+def _write_error(exc: BaseException, tmp: Path, path: Path) -> OSError | None:
+    """The OSError behind ``exc`` (itself, or what it was raised from or while handling: torch.save raises a
+    RuntimeError over the OSError of its file object) if it concerns writing ``tmp`` or ``path``, else None (a
+    reader's error inside the block, say)."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(tmp), str(path)):
+            return e
+    return None
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` as an OSError of the same errno whose message names the file being written."""
+    return OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _umask() -> int:
@@ -54,6 +94,15 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save(obj)`` to ``path``, atomically. It writes through a file object, so the archive inside is
+    always named ``archive`` (not after the temp file) and a write error is an OSError naming ``path``."""
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..base.io import atomic_path
+from ..base.io import save_torch
 from .states import check_service_states
 from .training import TrainerSpec, init_state, predict_proba, train_models
 
@@ -34,8 +34,8 @@ class ServiceModel:
         return predict_proba(self.spec, self.null_state, x)
 
     def save(self, path: str | os.PathLike) -> None:
-        with atomic_path(path) as tmp:
-            torch.save({"spec": self.spec.to_dict(), "null_state": self.null_state, "state": self.state, "seed": self.seed}, tmp)
+        save_torch(path, {"spec": self.spec.to_dict(), "null_state": self.null_state, "state": self.state,
+                          "seed": self.seed})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ServiceModel":

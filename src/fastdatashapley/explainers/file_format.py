@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..base.io import atomic_path, json_default
+from ..base.io import json_default, save_torch
 from ..base.registry import NAME_PATTERN
 from ..engine.service import ServiceModel
 from ..engine.states import check_service_states, check_state_dict, expected_shapes
@@ -47,8 +47,7 @@ def save_explainer(explainer: Explainer, path: str | os.PathLike) -> None:
         "meta": _plain(e.meta, "meta"),
         "value": e.value,
     }
-    with atomic_path(path) as tmp:
-        torch.save(blob, tmp)
+    save_torch(path, blob)
 
 
 def load_explainer(path: str | os.PathLike) -> Explainer:

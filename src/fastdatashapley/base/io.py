@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import sys
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -18,6 +20,8 @@ import numpy as np
 #: What marks a temp file of :func:`atomic_path`: ``.<target name>`` + this + mkstemp's 8 characters + the suffix.
 TEMP_MARK = ".fdstmp-"
 _RANDOM = r"[a-z0-9_]{8}"  # tempfile's random part: 8 of a-z, 0-9 and _
+#: Largest ``.npy`` header read (numpy's own default limit).
+_MAX_HEADER = 10_000
 
 
 @contextmanager
@@ -122,18 +126,55 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load an ``.npz`` written by :func:`save_npz`, verifying its checksum; errors name the file."""
+    """Load an ``.npz`` written by :func:`save_npz`, verifying its checksum; errors name the file.
+
+    Before any array is read, every member must be stored uncompressed (as :func:`save_npz` writes them) and hold
+    what its ``.npy`` header declares, so reading allocates no more than the file's size: a small compressed
+    file cannot inflate to gigabytes.
+    """
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        problem = _member_problem(path)
+        if problem is None:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
     except Exception as exc:  # zipfile / OSError / ValueError on truncated files
         raise ValueError(f"cannot read array file {path}: it is missing, truncated or corrupted ({exc})") from exc
+    if problem is not None:
+        raise ValueError(f"array file {path} was not written by fastdatashapley: {problem}")
     stored = arrays.pop("__checksum__", None)
     if stored is None:
         raise ValueError(f"array file {path} has no checksum; it was not written by fastdatashapley")
     if str(stored) != checksum(arrays):
         raise ValueError(f"array file {path} failed its checksum; it is corrupted")
     return arrays
+
+
+def read_npy_header(f: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an open ``.npy`` file declares, read from its header only (formats 1.0 and 2.0);
+    ValueError for anything else. ``f`` is left at the start of the data."""
+    version = np.lib.format.read_magic(f)
+    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read is None:
+        raise ValueError(f".npy format {version[0]}.{version[1]} is not read here (1.0 or 2.0)")
+    shape, _, dtype = read(f, max_header_size=_MAX_HEADER)
+    return tuple(shape), dtype
+
+
+def _member_problem(path: str | os.PathLike) -> str | None:
+    """Why the ``.npz`` at ``path`` could make a reader allocate more than the file holds, or None: a compressed
+    member, or one whose ``.npy`` header declares more bytes than the member has (read from the headers only)."""
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                return (f"member {info.filename} is compressed ({info.compress_size} bytes that unpack to "
+                        f"{info.file_size}); its arrays are stored uncompressed")
+            with z.open(info) as f:
+                shape, dtype = read_npy_header(f)
+                declared = math.prod(shape) * dtype.itemsize
+                if declared > info.file_size - f.tell():
+                    return (f"member {info.filename} declares an array {list(shape)} of {dtype} ({declared} bytes) "
+                            f"but holds {info.file_size - f.tell()}")
+    return None
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:

@@ -5,16 +5,10 @@
 import sys
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from fastdatashapley.workflow.config_checks import (
-    ConfigError,
-    check_config,
-    config_error_message,
-)
-from fastdatashapley.workflow.config_schema import complete_schema, validate_config
+from fastdatashapley.workflow.config_checks import ConfigError, config_error_message
+from fastdatashapley.workflow.config_schema import check_workflow_config
 from fastdatashapley.games.designs import DESIGNS
 from fastdatashapley.games.designs import design_options as _design_options
 from fastdatashapley.games.designs import design_size as _design_size
@@ -22,7 +16,7 @@ from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, PER_SAMPLE, of
 from fastdatashapley.methods.tmc import (
     permutations_for_budget as tmc_permutations_for_budget,
 )
-from fastdatashapley.base.registry import load_plugins, wildcard_pattern
+from fastdatashapley.base.registry import wildcard_pattern
 
 
 def sorted_keys(obj):
@@ -34,14 +28,15 @@ def sorted_keys(obj):
     return obj
 
 
-# Plugins register methods, designs or datasets; they must be imported before the schema is completed.
-# Schema errors and what the schema cannot check (sizes against the dataset, CUDA) stop the run in one line.
-load_plugins(config.get("plugins") or [])
-with open(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml") as _f:
-    _schema = complete_schema(yaml.safe_load(_f))
+# The config's size and numbers, then plugins (they register methods, designs or datasets, so they are imported
+# before the schema is completed), the schema, and what the schema cannot check (sizes against the dataset, the
+# designs' bounds, CUDA): any problem stops the run in one line.
 try:
-    validate_config(config, _schema)
-    check_config(config, check_device=getattr(workflow, "local_exec", True))
+    check_workflow_config(
+        config,
+        Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+        check_device=getattr(workflow, "local_exec", True),
+    )
 except ConfigError as exc:
     raise ConfigError(config_error_message(exc)) from None
 # Snakemake compares params by their repr, so the key order of a config file (or of the schema's

@@ -75,23 +75,36 @@ def wildcard_pattern(names: Sequence[str]) -> str:
 def load_plugins(plugins: Sequence[str], base: str | Path = ".") -> None:
     """Import plugin modules that register entries: a ``.py`` file path (relative to ``base``) or a module name.
 
-    Importing is idempotent: a file already imported in this process is not run again.
+    Importing is idempotent: a file already imported in this process is not run again. A missing file is a
+    FileNotFoundError, and any failure of the import (no such module, an error in the plugin) an ImportError, each
+    one line naming the plugin and the config key ``plugins``.
     """
     for plugin in plugins:
-        if plugin.endswith(".py"):
-            path = (Path(base) / plugin).resolve()
-            if not path.is_file():
-                raise FileNotFoundError(f"plugin file {path} (config key plugins) does not exist")
-            name = "fastdatashapley_plugin_" + re.sub(r"\W", "_", str(path))
-            if name in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            sys.modules[name] = module
-            try:
-                spec.loader.exec_module(module)  # type: ignore[union-attr]
-            except BaseException:
-                del sys.modules[name]
-                raise
-        else:
-            importlib.import_module(plugin)
+        try:
+            _load_plugin(plugin, base)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise ImportError(f"config key plugins: cannot import plugin {plugin!r} "
+                              f"({type(exc).__name__}: {exc})") from exc
+
+
+def _load_plugin(plugin: str, base: str | Path) -> None:
+    """Import one plugin of :func:`load_plugins`."""
+    if not plugin.endswith(".py"):
+        importlib.import_module(plugin)
+        return
+    path = (Path(base) / plugin).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"plugin file {path} (config key plugins) does not exist")
+    name = "fastdatashapley_plugin_" + re.sub(r"\W", "_", str(path))
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except BaseException:
+        del sys.modules[name]
+        raise

@@ -17,12 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..games import ValuationResult, class_wise
+from ..games.limits import MAX_PERMUTATIONS
 from ..games.scorers import GLOBAL, PER_SAMPLE, correct
 from . import BASELINE, BaselineContext, Method, register
 
 SETTINGS = {
-    "n_contexts": {"type": "integer", "minimum": 1, "default": 4},
-    "n_permutations": {"type": "integer", "minimum": 1, "default": 4},
+    "n_contexts": {"type": "integer", "minimum": 1, "maximum": MAX_PERMUTATIONS, "default": 4},
+    "n_permutations": {"type": "integer", "minimum": 1, "maximum": MAX_PERMUTATIONS, "default": 4},
 }
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ..games import FreeShapSettings, Truncation, ValuationResult, freeshap_values, freeshap_values_global
+from ..games.limits import MAX_PERMUTATIONS
 from ..games.scorers import GLOBAL
 from . import BASELINE, BaselineContext, Method, register
 
 SETTINGS = {
-    "n_permutations": {"type": "integer", "minimum": 1, "default": 500},
+    "n_permutations": {"type": "integer", "minimum": 1, "maximum": MAX_PERMUTATIONS, "default": 500},
     "ridge": {"type": "number", "exclusiveMinimum": 0, "default": 1.0e-6},
     "tolerance": {"type": "number", "minimum": 0, "default": 0.01},
 }

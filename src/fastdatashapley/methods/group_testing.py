@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..games import ValuationResult, group_testing
+from ..games.limits import MAX_COALITIONS
 from . import BASELINE, BaselineContext, Method, register
 
 SETTINGS = {
-    "n_samples": {"type": "integer", "minimum": 2, "default": 2048},
+    "n_samples": {"type": "integer", "minimum": 2, "maximum": MAX_COALITIONS, "default": 2048},
     "epsilon": {"type": "number", "minimum": 0, "default": 0.001},
     # No default on purpose: a config without the key keeps its params (and its finished jobs) as they were.
     "solver": {"type": "string", "enum": ["lp", "closed_form"],

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from ..games import Truncation, ValuationResult, tmc
+from ..games.limits import MAX_COALITIONS, MAX_PERMUTATIONS
 from . import BASELINE, BaselineContext, Method, register
 
 SETTINGS = {
-    "n_permutations": {"type": "integer", "minimum": 1, "default": 100},
+    "n_permutations": {"type": "integer", "minimum": 1, "maximum": MAX_PERMUTATIONS, "default": 100},
     "tolerance": {"type": "number", "minimum": 0, "default": 0.01},
-    "batch_permutations": {"type": "integer", "minimum": 1, "default": 50},
+    "batch_permutations": {"type": "integer", "minimum": 1, "maximum": MAX_PERMUTATIONS, "default": 50},
     # No default on purpose: a config without the key keeps its params (and its finished jobs) as they were.
-    "block_positions": {"type": "integer", "minimum": 1,
+    "block_positions": {"type": "integer", "minimum": 1, "maximum": MAX_COALITIONS,
                         "description": "prefix positions of the walk retrained per engine call (absent: 1, one "
                                        "position at a time); larger values train block_positions x "
                                        "batch_permutations sub-models together (docs/scale.md)"},

@@ -1,10 +1,13 @@
 """Workflow config checks beyond the schema, run by the Snakefile when the workflow starts, before any job.
 
-The schema checks types, ranges and names; these check what depends on the dataset and the machine: that
-``split.n_train`` divides into the classes, that the split asks for no more images than the dataset has, that a
-positive ``noise.fraction`` flips at least one label, that the budget study's budgets give KernelSHAP at least n
-coalitions, and that ``device: cuda`` has a CUDA device. Each problem is one :class:`ConfigError` line that names
-the config key and its limit; :func:`schema_error_message` turns a schema violation into such a line too.
+Before the schema, :func:`check_values` bounds the config's size (a YAML alias bomb expands to billions of values)
+and requires every number to be finite. The schema checks types, ranges and names; :func:`check_config` checks
+what depends on the dataset and the machine: that ``split.n_train`` divides into the classes, that the split asks
+for no more images than the dataset has, that the designs stay within bounds (``coalitions.exact``'s 2^n, the
+number of shard jobs, the size of the masks), that a positive ``noise.fraction`` flips at least one label, that
+the budget study's budgets give KernelSHAP at least n coalitions, and that ``device: cuda`` has a CUDA device.
+Each problem is one :class:`ConfigError` line that names the config key and its limit; :func:`schema_error_message`
+turns a schema violation into such a line too.
 
 Dataset sizes come from the dataset registry (:data:`fastdatashapley.data.DATASETS`: images per class in the
 train and eval parts), so no data file is read; ``data.classes`` subsets select from it. No Snakemake here.
@@ -12,9 +15,24 @@ train and eval parts), so no data file is read; ``data.classes`` subsets select 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import math
+from typing import Any, Iterator, Mapping
 
 from ..data import DATASETS, downsampled_shape
+from ..games.designs import DESIGNS
+
+#: Values (mappings, lists and scalars, counted as YAML aliases expand them) a config may hold; the shipped ones
+#: hold about 150.
+MAX_CONFIG_VALUES = 100_000
+#: Nesting depth of a config.
+MAX_CONFIG_DEPTH = 32
+#: ``coalitions.exact`` enumerates 2^n coalitions: n at most this.
+MAX_EXACT_N = 20
+#: Retraining jobs of one design (its rows / ``coalitions.shard_size``), so that a dry run's plan stays small.
+MAX_SHARD_JOBS = 8192
+#: Entries of one design's masks (rows x n, bool).
+MAX_MASK_ENTRIES = 2**34
+
 
 class ConfigError(ValueError):
     """A config value the workflow cannot run with; the message is one line naming the key and its limit."""
@@ -35,6 +53,7 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
             downsampled_shape(DATASETS.get(data["dataset"]).in_shape, data["downsample"])
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    _check_designs(config)
     _check_noise(config.get("noise") or {}, split["n_train"])
     _check_budget_curve(config.get("budget_curve") or {}, split["n_train"])
     if check_device and config.get("device") == "cuda":
@@ -43,6 +62,70 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
         if not torch.cuda.is_available():
             raise ConfigError("device: cuda, but torch finds no CUDA device on this machine "
                               "(torch.cuda.is_available() is False); set device: auto or cpu")
+
+
+def check_values(config: Any) -> None:
+    """Raise :class:`ConfigError` if ``config`` holds more than :data:`MAX_CONFIG_VALUES` values (as its YAML
+    aliases expand them) or nests deeper than :data:`MAX_CONFIG_DEPTH`, or if a number in it is NaN or infinite.
+
+    The walk stops at the first problem, so an alias bomb costs no more than the bound.
+    """
+    for count, (key, value, depth) in enumerate(_walk(config), 1):
+        where = f"config key {key}" if key else "the config"
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"the config holds more than {MAX_CONFIG_VALUES} values (limit {MAX_CONFIG_VALUES}, "
+                              f"counting each use of a YAML alias); is it an alias bomb?")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{where} nests deeper than {MAX_CONFIG_DEPTH} levels (limit {MAX_CONFIG_DEPTH})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where} = {value}: every number in the config must be finite")
+
+
+def _walk(config: Any) -> Iterator[tuple[str, Any, int]]:
+    """(dotted key, value, depth) of every value of ``config``, depth first, without recursion."""
+    stack = [("", config, 0)]
+    while stack:
+        key, value, depth = stack.pop()
+        yield key, value, depth
+        if depth > MAX_CONFIG_DEPTH:
+            continue
+        if isinstance(value, Mapping):
+            items = value.items()
+        elif isinstance(value, (list, tuple)):
+            items = enumerate(value)
+        else:
+            continue
+        stack.extend((f"{key}.{k}" if key else str(k), v, depth + 1) for k, v in items)
+
+
+def _check_designs(config: Mapping[str, Any]) -> None:
+    """Every design's rows (coalitions) within what can be planned and stored: ``coalitions.exact`` needs
+    n <= :data:`MAX_EXACT_N`, an integer ``coalitions.shard_size`` makes at most :data:`MAX_SHARD_JOBS` jobs per
+    design, and rows x n stays within :data:`MAX_MASK_ENTRIES`."""
+    n, coal = config["split"]["n_train"], config.get("coalitions") or {}
+    if coal.get("exact") and n > MAX_EXACT_N:
+        raise ConfigError(f"coalitions.exact enumerates 2^n coalitions, but split.n_train = {n} (limit "
+                          f"{MAX_EXACT_N}: 2^{MAX_EXACT_N} = {2**MAX_EXACT_N} coalitions)")
+    shard_size = coal.get("shard_size")
+    for key, rows in _design_rows(config):
+        if isinstance(shard_size, int) and -(-rows // shard_size) > MAX_SHARD_JOBS:
+            raise ConfigError(f"{key} = {rows} coalitions in shards of coalitions.shard_size = {shard_size} make "
+                              f"{-(-rows // shard_size)} retraining jobs (limit {MAX_SHARD_JOBS}); raise "
+                              f"coalitions.shard_size to at least {-(-rows // MAX_SHARD_JOBS)}")
+        if rows * n > MAX_MASK_ENTRIES:
+            raise ConfigError(f"{key} = {rows} coalitions of split.n_train = {n} points are {rows * n:.3g} mask "
+                              f"entries (limit {MAX_MASK_ENTRIES:.3g})")
+
+
+def _design_rows(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(config key, rows) of every design a run may build: each design's budget, the LDS subsets, the budget
+    study's budgets and, with ``coalitions.exact``, 2^n."""
+    n, coal = config["split"]["n_train"], config.get("coalitions") or {}
+    rows = [(f"coalitions.{d.name}", coal[d.name]) for d in DESIGNS if d.budget is not None and d.name in coal]
+    lds = (config.get("evaluation") or {}).get("lds") or {}
+    rows += [("evaluation.lds.subsets", lds["subsets"])] if "subsets" in lds else []
+    rows += [("budget_curve.budgets", b) for b in (config.get("budget_curve") or {}).get("budgets") or ()]
+    return rows + ([("coalitions.exact (2^split.n_train)", 2**n)] if coal.get("exact") else [])
 
 
 def _check_budget_curve(study: Mapping[str, Any], n_train: int) -> None:
@@ -131,8 +214,22 @@ def schema_error_message(error: BaseException) -> str | None:
         unknown = sorted(set(found.instance) - set(known))
         keys = ", ".join(f"{key}.{u}" if key else str(u) for u in unknown)
         return f"config error: unknown key {keys}; {where} takes {', '.join(known)}"
-    value = repr(found.instance)
-    value = value if len(value) <= 80 else value[:77] + "..."
     hint = found.schema.get("description")
-    return f"config error: {where} = {value} breaks the schema rule '{found.validator}' ({found.message})" + (
-        f"; {key}: {hint}" if hint else "")
+    if found.validator == "type" and isinstance(found.instance, str) and _is_number(found.instance):
+        hint = "snakemake --config gives nested values as strings; set them in a config file"
+    return (f"config error: {where} = {_short(repr(found.instance))} breaks the schema rule '{found.validator}' "
+            f"({_short(found.message, 100)})" + (f"; {key}: {hint}" if hint else ""))
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (as ``--config`` passes nested ones)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

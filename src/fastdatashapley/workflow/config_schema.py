@@ -4,20 +4,44 @@ The YAML template (``workflow/schemas/config.schema.yaml``) holds everything sta
 fills in what the registries decide: the ``data.dataset`` enum, one ``coalitions.<design>`` budget per design
 that has one, the ``baselines.methods`` and ``explainers.methods`` enums, one ``baselines.<method>`` section per
 baseline with settings, and ``explainers.trainer.<method>`` and ``explainers.lr_by_method.<method>`` per
-explainer. :func:`validate_config` fills in
-defaults and raises :class:`~fastdatashapley.workflow.config_checks.ConfigError` naming the key, the value and the rule it
-broke.
+explainer, and the maximum of every coalition count (:data:`~fastdatashapley.games.limits.MAX_COALITIONS`).
+:func:`validate_config` fills in defaults and raises :class:`~fastdatashapley.workflow.config_checks.ConfigError`
+naming the key, the value and the rule it broke; its integers are strict (``20.0`` is not one).
+:func:`check_workflow_config` is what the workflow runs when it starts.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any, Iterator
 
-from .config_checks import ConfigError, schema_error_message
+import yaml
+
+from ..base.registry import load_plugins
 from ..data import DATASETS
 from ..games.designs import DESIGNS
+from ..games.limits import MAX_COALITIONS
 from ..methods import BASELINE, EXPLAINER, of_kind
+from .config_checks import ConfigError, check_config, check_values, schema_error_message
+
+
+def check_workflow_config(config: dict[str, Any], template: str | os.PathLike, *, check_device: bool = True) -> None:
+    """Everything the workflow checks when it starts, in order, on ``config`` in place; :class:`ConfigError` (one
+    line) on the first problem: the config's size and finite numbers (:func:`check_values`), then ``plugins``
+    against its schema, then their import, then the schema ``template`` completed from the registries (filling
+    defaults), then :func:`check_config`."""
+    check_values(config)
+    with open(template) as f:
+        template_schema = yaml.safe_load(f)
+    plugins = {"type": "object", "properties": {"plugins": template_schema["properties"]["plugins"]}}
+    validate_config({"plugins": config.get("plugins", [])}, plugins)
+    try:
+        load_plugins(config.get("plugins") or [])
+    except (ImportError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc)) from None
+    validate_config(config, complete_schema(template_schema))
+    check_config(config, check_device=check_device)
 
 
 def complete_schema(template: dict[str, Any]) -> dict[str, Any]:
@@ -28,8 +52,11 @@ def complete_schema(template: dict[str, Any]) -> dict[str, Any]:
     coal = props["coalitions"]["properties"]
     for design in DESIGNS:
         if design.budget is not None:
-            coal.setdefault(design.name, {"type": "integer", "minimum": 2, "default": design.budget,
+            coal.setdefault(design.name, {"type": "integer", "minimum": 2, "maximum": MAX_COALITIONS,
+                                          "default": design.budget,
                                           "description": f"coalitions of design {design.name}: {design.description}"})
+    props["evaluation"]["properties"]["lds"]["properties"]["subsets"]["maximum"] = MAX_COALITIONS
+    props["budget_curve"]["properties"]["budgets"]["items"]["maximum"] = MAX_COALITIONS
     base = props["baselines"]["properties"]
     base["methods"]["items"]["enum"] = [m.name for m in of_kind(BASELINE)]
     for method in of_kind(BASELINE):
@@ -47,7 +74,8 @@ def complete_schema(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_defaults(validator_class):
-    """A validator class that also fills in ``default`` values of missing properties (nested objects too)."""
+    """A validator class that also fills in ``default`` values of missing properties (nested objects too), and
+    whose ``integer`` is an int (not a float with no fraction, as JSON Schema allows: jobs need ints)."""
     from jsonschema import validators
 
     check_properties = validator_class.VALIDATORS["properties"]
@@ -59,7 +87,9 @@ def _with_defaults(validator_class):
                     instance[key] = copy.deepcopy(sub["default"])
         yield from check_properties(validator, props, instance, schema)
 
-    return validators.extend(validator_class, {"properties": properties})
+    strict = validator_class.TYPE_CHECKER.redefine("integer",
+                                                   lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    return validators.extend(validator_class, {"properties": properties}, type_checker=strict)
 
 
 def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> None:

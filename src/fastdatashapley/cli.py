@@ -15,7 +15,8 @@ Images are never resized or converted between colour and grayscale; they must ma
   palette PNGs feed 3-channel ones, and also 1-channel ones when all three channels are equal (a lossless
   grayscale). Alpha is dropped. 8-bit values are divided by 255, 16-bit ones by 65535.
 
-Errors (bad file, shape, channels, value range, label) print one line to stderr and exit with status 2.
+Errors (bad file, shape, channels, value range, label, amount, a file that cannot be written) print one line to
+stderr and exit with status 2. ``--json`` is strict JSON: never ``NaN`` or ``Infinity``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .base.checks import check_pixels
+from .base.checks import check_pixels, check_regular_file
+from .base.io import read_npy_header
 from .explainers.model import Explainer
-from .explainers.payout import POLICIES, split_payment
+from .explainers.payout import MAX_AMOUNT, POLICIES, split_payment
 
 
 def read_image(path: str | Path, in_shape: tuple[int, int, int]) -> np.ndarray:
@@ -37,27 +39,34 @@ def read_image(path: str | Path, in_shape: tuple[int, int, int]) -> np.ndarray:
     path = Path(path)
     c, h, w = in_shape
     want = f"{c} channel{'s' if c > 1 else ''} of {h}x{w} pixels"
-    if not path.is_file():
-        raise ValueError(f"image file {path} does not exist")
+    check_regular_file(path, "image file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise ValueError(f"cannot read image file {path}: {exc}") from exc
-        if x.dtype.kind not in "biuf":
-            raise ValueError(f"image file {path} holds {x.dtype} values, not numbers")
-        x = x.astype(np.float32)
-        if x.ndim == 2 and c == 1:
-            x = x[None]
-        elif x.ndim == 4 and x.shape[0] == 1:
-            x = x[0]
-        if x.shape != (c, h, w):
-            raise ValueError(f"image file {path} has shape {list(x.shape)}; this explainer takes [{c}, {h}, {w}] ({want})")
-        return check_pixels(x, f"image file {path}")
+        return _read_npy(path, in_shape, want)
     if suffix == ".png":
         return _read_png(path, in_shape, want)
     raise ValueError(f"image file {path} must be .png or .npy")
+
+
+def _read_npy(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarray:
+    """A ``.npy`` image; its header's dtype and shape are checked before any pixel is read."""
+    c, h, w = in_shape
+    try:
+        with open(path, "rb") as f:
+            shape, dtype = read_npy_header(f)
+    except Exception as exc:
+        raise ValueError(f"cannot read image file {path}: {exc}") from exc
+    if dtype.kind not in "biuf":
+        raise ValueError(f"image file {path} holds {dtype} values, not numbers")
+    if len(shape) == 2 and c == 1 or len(shape) == 4 and shape[0] == 1:
+        shape = (1, *shape) if len(shape) == 2 else shape[1:]
+    if shape != (c, h, w):
+        raise ValueError(f"image file {path} has shape {list(shape)}; this explainer takes [{c}, {h}, {w}] ({want})")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise ValueError(f"cannot read image file {path}: {exc}") from exc
+    return check_pixels(x.reshape(c, h, w).astype(np.float32), f"image file {path}")
 
 
 def _read_png(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarray:
@@ -65,7 +74,10 @@ def _read_png(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarr
 
     c, h, w = in_shape
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:  # lazy: reads the header only, so the size is checked before any decoding
+            if img.size != (w, h):
+                raise ValueError(f"image file {path} is {img.width}x{img.height} pixels (width x height); this "
+                                 f"explainer takes {w}x{h}; resize it first (nothing is resized here)")
             img.load()
             mode = img.mode
             if mode in ("1", "L", "LA"):
@@ -82,9 +94,6 @@ def _read_png(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarr
         raise ValueError(f"cannot read image file {path}: {exc}") from exc
     arr = arr.astype(np.float32) / scale
     x = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    if x.shape[1:] != (h, w):
-        raise ValueError(f"image file {path} is {x.shape[2]}x{x.shape[1]} pixels (width x height); this explainer takes "
-                         f"{w}x{h}; resize it first (nothing is resized here)")
     if x.shape[0] == 3 and c == 1:
         if not (np.array_equal(x[0], x[1]) and np.array_equal(x[0], x[2])):
             raise ValueError(f"image file {path} is a colour ({mode}) PNG; this explainer takes {want}: convert it to grayscale first")
@@ -98,8 +107,8 @@ def explain(args: argparse.Namespace) -> dict:
     """Run ``explain`` and return the result as a dict (printed by :func:`main`)."""
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
-    if args.pay is not None and not (np.isfinite(args.pay) and args.pay >= 0):
-        raise ValueError(f"--pay must be a finite amount >= 0, got {args.pay}")
+    if args.pay is not None and not (np.isfinite(args.pay) and 0 <= args.pay <= MAX_AMOUNT):
+        raise ValueError(f"--pay must be a finite amount >= 0 and at most {MAX_AMOUNT:g}, got {args.pay}")
     explainer = Explainer.load(args.explainer)
     x = explainer.check_images(read_image(args.image, explainer.in_shape)[None])
     predicted = int(explainer.predict(x)[0])
@@ -174,10 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = explain(args)
             text = format_table(result)
-    except (ValueError, FileNotFoundError) as exc:
+        out = json.dumps(result, indent=2, allow_nan=False) if args.json else text
+    except (ValueError, OSError) as exc:
         print(f"fastdatashapley: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2) if args.json else text)
+    print(out)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Checks of arguments and untrusted input: counts, player numbers, images and batch sizes (numpy only).
+"""Checks of arguments and untrusted input: counts, player numbers, images, batch sizes and input files (numpy only).
 
 Each check raises a ValueError that names the thing at fault. Checks of state dicts read from files, which need
 torch, are in :mod:`fastdatashapley.engine.states`.
@@ -6,6 +6,8 @@ torch, are in :mod:`fastdatashapley.engine.states`.
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Any
 
 import numpy as np
@@ -48,3 +50,19 @@ def check_n(n: Any, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"{name} must be an integer >= 2, got {n!r}")
     return int(n)
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> None:
+    """ValueError unless ``path`` is a regular file (following links): the message says whether it is missing, a
+    directory or another kind of file (a FIFO, which would block a reader, a socket or a device). ``what`` names
+    the file in the message (``"image file"``)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ValueError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"{what} {path} cannot be read: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{what} {path} is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{what} {path} is not a regular file (a FIFO, socket or device)")

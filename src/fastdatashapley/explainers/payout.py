@@ -10,7 +10,8 @@ Shapley values can be negative, so a policy is needed:
 When the denominator is not positive (keep: the values sum to <= 0, e.g. for a label the full model rates
 lower than the null model; clip: no positive value) the split is undefined and :func:`split_payment`
 raises a ValueError giving the total and the policy. There is deliberately no equal-split fallback: it
-would pay providers whose data did not help this prediction.
+would pay providers whose data did not help this prediction. The amount is at most :data:`MAX_AMOUNT`, and a
+split whose shares overflow float64 (values that sum to almost 0 under ``keep``) is a ValueError too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 POLICIES = ("keep", "clip")
+#: Largest amount split (1e15: any currency's amounts, and shares stay exact to a cent in float64).
+MAX_AMOUNT = 1e15
 
 
 def split_payment(values: np.ndarray, amount: float, negative: str = "keep") -> np.ndarray:
@@ -27,8 +30,8 @@ def split_payment(values: np.ndarray, amount: float, negative: str = "keep") -> 
         raise ValueError(f"values must be a finite vector [n], got shape {list(values.shape)}")
     if negative not in POLICIES:
         raise ValueError(f"negative policy {negative!r} is unknown; choose one of {', '.join(POLICIES)}")
-    if not (np.isfinite(amount) and amount >= 0):
-        raise ValueError(f"amount must be finite and >= 0, got {amount}")
+    if not (np.isfinite(amount) and 0 <= amount <= MAX_AMOUNT):
+        raise ValueError(f"amount must be finite and >= 0 and at most {MAX_AMOUNT:g}, got {amount}")
     weights = np.clip(values, 0, None) if negative == "clip" else values
     total = weights.sum()
     if total <= 0:
@@ -36,4 +39,9 @@ def split_payment(values: np.ndarray, amount: float, negative: str = "keep") -> 
         raise ValueError(
             f"cannot split a payment: the values sum to {total:.4g} under policy {negative!r} (needs a positive total{hint})"
         )
-    return weights / total * amount
+    with np.errstate(over="ignore"):  # an overflow is reported below
+        shares = weights / total * amount
+    if not np.isfinite(shares).all():
+        raise ValueError(f"cannot split a payment of {amount:g}: the values sum to {total:.4g} under policy "
+                         f"{negative!r}, and the shares overflow")
+    return shares

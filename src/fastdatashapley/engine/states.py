@@ -27,7 +27,8 @@ def parameter_count(build: Callable[[], nn.Module]) -> int:
 
 
 def check_state_dict(state: Any, expected: Mapping[str, tuple[int, ...]], what: str) -> None:
-    """Raise ValueError unless ``state`` holds a tensor of exactly the ``expected`` shape for every key, and no other.
+    """Raise ValueError unless ``state`` holds a tensor of exactly the ``expected`` shape for every key, and no other,
+    each backed by as many bytes as it holds, with finite floating-point weights.
 
     ``what`` names the state dict in the message (for example ``"net_state"``).
     """
@@ -45,6 +46,8 @@ def check_state_dict(state: Any, expected: Mapping[str, tuple[int, ...]], what: 
         if value.untyped_storage().nbytes() < value.numel() * value.element_size():
             raise ValueError(f"{what} entry {key!r} of shape {list(value.shape)} is stored in fewer bytes than it "
                              "holds")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ValueError(f"{what} entry {key!r} holds NaN or infinite weights")
 
 
 def check_service_states(spec: Any, states: Mapping[str, Any]) -> None:

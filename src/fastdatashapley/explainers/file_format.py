@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..base.checks import check_regular_file
 from ..base.io import json_default, save_torch
 from ..base.registry import NAME_PATTERN
 from ..engine.service import ServiceModel
@@ -24,8 +25,13 @@ from .model import SHAPLEY, VALUES, VARIANTS, Explainer
 from .nets import build_net, net_config
 
 FORMAT = 3  # 3 added "value"; format 2 files (Shapley explainers) still load
-_ENTRIES = frozenset({"net_config", "net_state", "method", "variant", "service", "x_train", "y_train", "groups",
-                      "dataset", "history", "meta"})
+_NONE = type(None)
+#: The type of every entry of the file, and of the entries of ``net_config`` and ``service``, checked first.
+_ENTRIES = {"net_config": dict, "net_state": dict, "method": str, "variant": (str, _NONE), "service": dict,
+            "x_train": torch.Tensor, "y_train": torch.Tensor, "groups": (list, _NONE), "dataset": str,
+            "history": list, "meta": dict}
+_NET_CONFIG = {"name": str, "in_shape": (list, tuple), "n_out": int, "m": int, "options": dict}
+_SERVICE = {"spec": dict, "null_state": dict, "state": dict, "seed": int}
 
 
 def save_explainer(explainer: Explainer, path: str | os.PathLike) -> None:
@@ -56,30 +62,36 @@ def load_explainer(path: str | os.PathLike) -> Explainer:
         raise ValueError(f"explainer path must be a file path (str or os.PathLike), got {path!r}")
     if os.path.isdir(path):
         raise ValueError(f"explainer path {path} is a directory, not an explainer file")
-    if not os.path.isfile(path):
-        raise ValueError(f"explainer file {path} does not exist")
+    check_regular_file(path, "explainer file")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
         # torch's own message advises weights_only=False, which would run code from the file: never say it
         raise ValueError(f"{path} is not an explainer file") from None
     try:
-        return _from_blob(blob)
+        explainer = _from_blob(blob)
     except Exception as exc:
         raise ValueError(f"explainer file {path} is invalid: {exc}") from exc
+    explainer.source = str(path)
+    return explainer
 
 
 def _from_blob(blob: Any) -> Explainer:
     if not isinstance(blob, dict) or "format" not in blob:
         raise ValueError("not a saved explainer")
+    if type(blob["format"]) is not int:
+        raise ValueError(f"its format is a {type(blob['format']).__name__}, not an int")
     if blob["format"] not in (2, FORMAT):
         raise ValueError(f"format {blob['format']}, this version reads formats 2 and {FORMAT}; retrain the explainer")
     value = blob.get("value", SHAPLEY) if blob["format"] == FORMAT else SHAPLEY
-    if value not in VALUES:
+    if not isinstance(value, str) or value not in VALUES:
         raise ValueError(f"unknown value {value!r}; an explainer gives {' or '.join(VALUES)} values")
-    missing = sorted(_ENTRIES - set(blob))
+    missing = sorted(set(_ENTRIES) - set(blob))
     if missing:
         raise ValueError(f"missing entries {missing}")
+    _check_types(blob, _ENTRIES, "")
+    _check_types(blob["net_config"], _NET_CONFIG, "net_config.")
+    _check_types(blob["service"], _SERVICE, "service.")
     s = blob["service"]
     check_service_states(s["spec"], {"service state": s["state"], "service null_state": s["null_state"]})
     service = ServiceModel(TrainerSpec.from_dict(s["spec"]), s["null_state"], s["state"], int(s["seed"]))
@@ -107,6 +119,18 @@ def _from_blob(blob: Any) -> Explainer:
     net.load_state_dict(blob["net_state"])
     return Explainer(net, cfg, method, service, x_train, y_train, groups, blob["variant"], blob["dataset"],
                      list(blob["history"]), dict(blob["meta"]), value)
+
+
+def _check_types(entries: dict, types: dict[str, type | tuple[type, ...]], prefix: str) -> None:
+    """ValueError naming the entry (``prefix`` + key) if ``entries`` lacks one of ``types`` or holds another type."""
+    for key, kind in types.items():
+        if key not in entries:
+            raise ValueError(f"entry {prefix}{key} is missing")
+        value = entries[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join("None" if k is _NONE else k.__name__ for k in kinds)
+            raise ValueError(f"entry {prefix}{key} is a {type(value).__name__}, not {names}")
 
 
 def _plain(obj: Any, name: str) -> Any:

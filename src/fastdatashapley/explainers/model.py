@@ -40,6 +40,9 @@ VARIANTS = ("split", "penalty")
 #: values (not efficient: the raw outputs).
 SHAPLEY, BANZHAF = "shapley", "banzhaf"
 VALUES = (SHAPLEY, BANZHAF)
+#: Largest gap allowed between the sum of an image's values and f_D(x) - f_0(x), a difference of probabilities
+#: (float64 rounding of a sound net's outputs stays below 1e-9).
+EFFICIENCY_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -48,7 +51,8 @@ class Explainer:
 
     ``values(x)`` returns ``[B, n, m]`` float64: the value of every training point for every label.
     ``variant`` is ``"split"`` or ``"penalty"`` for GFDS+, else ``None``. ``net_config`` is the
-    :func:`~fastdatashapley.explainers.nets.net_config` dict of ``net``.
+    :func:`~fastdatashapley.explainers.nets.net_config` dict of ``net``. ``source`` is the file it was loaded
+    from, if any (named in errors).
     """
 
     net: nn.Module
@@ -63,6 +67,7 @@ class Explainer:
     history: list[dict[str, float]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     value: str = SHAPLEY
+    source: str | None = field(default=None, compare=False)
 
     _nets: dict[torch.device, tuple[nn.Module, nn.Module, nn.Module]] = field(default_factory=dict, init=False,
                                                                              repr=False, compare=False)
@@ -180,7 +185,26 @@ class Explainer:
                     total_b = torch.softmax(full_net(xb), 1).double() - torch.softmax(null_net(xb), 1).double()
                 phi = net(xb).double()
                 out[i : i + batch_size] = (normalise(phi, total_b) if self.value == SHAPLEY else phi).cpu().numpy()
+                self._check_values(out[i : i + batch_size], total_b.cpu().numpy(), i)
         return out
+
+    def _check_values(self, phi: np.ndarray, total: np.ndarray, first: int) -> None:
+        """ValueError naming the file unless the values ``phi [b, n_out, m]`` of images ``first ...`` are finite and,
+        for Shapley values, sum over n_out to ``total [b, m]`` = f_D(x) - f_0(x) within :data:`EFFICIENCY_TOLERANCE`:
+        a net whose outputs are too large for float64 (a bias of 1e38) loses the sum to rounding."""
+        name = f"explainer file {self.source}" if self.source else "explainer"
+        finite = np.isfinite(phi).reshape(len(phi), -1).all(1)
+        if not finite.all():
+            raise ValueError(f"{name}: the values of image {first + int(np.argmin(finite))} are not finite; its net's "
+                             "outputs are too large")
+        if self.value != SHAPLEY:
+            return
+        gap = np.abs(phi.sum(1) - total)
+        if not (gap <= EFFICIENCY_TOLERANCE).all():
+            b, label = np.unravel_index(np.argmax(gap), gap.shape)
+            raise ValueError(f"{name}: the values of image {first + b} for label {label} sum to "
+                             f"{phi[b, :, label].sum():.6g}, not f_D(x) - f_0(x) = {total[b, label]:.6g} (efficiency, "
+                             f"tolerance {EFFICIENCY_TOLERANCE:g}); its net's outputs are too large")
 
     def values(self, x: Any, batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:
         """Values of the n training points for every label: ``[B, n, m]`` float64; Shapley values sum over n to

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # torch is imported by whoever trains; reading and merging ta
     from .training import TrainerSpec
 
 FORMAT = 1
+#: Utilities are softmax probabilities: a loaded table's lie in [0, 1] to within this (float32 rounding).
+UTILITY_TOLERANCE = 1e-5
 #: Metadata keys that every shard of one table must share (compared when present in any shard).
 MERGE_KEYS = ("trainer", "seed", "design")
 _FIELDS = ("masks", "utilities", "null", "grand", "probe_ids")
@@ -116,7 +118,8 @@ class UtilityTable:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "UtilityTable":
-        """Read and validate a table (checksum, keys, dtypes, shapes, finiteness); errors name the file."""
+        """Read and validate a table (checksum, keys, dtypes, shapes, finiteness, utilities in [0, 1]); errors name
+        the file."""
         arrays = load_npz(path)  # names the file on truncation, corruption or a bad checksum
         missing = [k for k in (*_FIELDS, "meta", "format") if k not in arrays]
         if missing:
@@ -132,7 +135,11 @@ class UtilityTable:
             raise ValueError(f"utility table {path}: metadata is not valid JSON ({exc})") from exc
         if not isinstance(meta, dict):
             raise ValueError(f"utility table {path}: metadata must be a JSON object, got {type(meta).__name__}")
-        return cls(*(arrays[k] for k in _FIELDS), meta=meta, source=str(path))
+        table = cls(*(arrays[k] for k in _FIELDS), meta=meta, source=str(path))
+        problem = _range_problem(table)
+        if problem:
+            raise ValueError(f"utility table {path}: {problem}")
+        return table
 
     # -- use -------------------------------------------------------------------------------------
     def trainer(self) -> TrainerSpec | None:
@@ -293,6 +300,20 @@ def _as(a: Any, dtype: type, name: str) -> np.ndarray:
     if dtype is np.float32 and not np.issubdtype(a.dtype, np.floating):
         raise TypeError(f"utility table field {name} must be floating point, got dtype {a.dtype}")
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _range_problem(t: UtilityTable) -> str | None:
+    """Which of ``t``'s utilities lie outside [0, 1] (beyond :data:`UTILITY_TOLERANCE`), or None."""
+    for name in ("null", "grand", "utilities"):
+        a = getattr(t, name)
+        if a.size and (a.min() < -UTILITY_TOLERANCE or a.max() > 1 + UTILITY_TOLERANCE):
+            rows = ""
+            if name == "utilities":
+                outside = (a < -UTILITY_TOLERANCE) | (a > 1 + UTILITY_TOLERANCE)
+                rows = f" in rows {np.flatnonzero(outside.reshape(len(a), -1).any(1))[:10].tolist()}"
+            return (f"{name} lie in [{float(a.min()):.4g}, {float(a.max()):.4g}]{rows}; softmax utilities lie in "
+                    f"[0, 1]")
+    return None
 
 
 def _problem(t: UtilityTable) -> str | None:

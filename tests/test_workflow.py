@@ -178,7 +178,8 @@ def test_report_is_one_self_contained_html(edited):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = (edited / "report.html").read_text()
     assert "the top eta are removed" in html  # a caption from workflow/report/
-    for name in ("value_loss.png", "cost.csv", "value_loss.csv", "top10_fds.png"):
+    for name in ("value_loss.png", "cost.csv", "value_loss.csv", "top10_fds.png", "value_loss_curve.csv",
+                 "lds_samples.csv", "value_loss.provenance.json"):
         assert name in html, name
     assert "base64," in html and "<script src=\"http" not in html  # files embedded, nothing fetched
 

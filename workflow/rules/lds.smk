@@ -16,7 +16,11 @@ rule lds_table:
             MAIN.table("lds.csv"), caption="../report/lds.rst", category="Tables"
         ),
         md=MAIN.table("lds.md"),
-        samples=MAIN.table("lds_samples.csv"),
+        samples=report(
+            MAIN.table("lds_samples.csv"),
+            caption="../report/lds_samples.rst",
+            category="Tables",
+        ),
     log:
         MAIN.log("lds_table"),
     benchmark:

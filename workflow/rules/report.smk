@@ -17,8 +17,16 @@ rule report_tables:
             category="Tables",
         ),
         value_loss_md=MAIN.table("value_loss.md"),
-        provenance=MAIN.table("value_loss.provenance.json"),
-        curve=MAIN.table("value_loss_curve.csv"),
+        provenance=report(
+            MAIN.table("value_loss.provenance.json"),
+            caption="../report/provenance.rst",
+            category="Tables",
+        ),
+        curve=report(
+            MAIN.table("value_loss_curve.csv"),
+            caption="../report/value_loss_curve.rst",
+            category="Tables",
+        ),
         cost=report(
             MAIN.table("cost.csv"), caption="../report/cost.rst", category="Tables"
         ),

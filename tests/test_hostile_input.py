@@ -567,7 +567,8 @@ FULL_DISK = r"""
 import os, sys
 import numpy as np
 import torch
-from fastdatashapley.base.io import save_npz, save_torch
+from fastdatashapley.base.io import save_npz
+from fastdatashapley.engine.states import save_torch
 from fastdatashapley.workflow.logs import setup_logging
 full, log = sys.argv[1], sys.argv[2]
 try:

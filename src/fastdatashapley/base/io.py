@@ -100,15 +100,6 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
-def save_torch(path: str | os.PathLike, obj: Any) -> None:
-    """``torch.save(obj)`` to ``path``, atomically. It writes through a file object, so the archive inside is
-    always named ``archive`` (not after the temp file) and a write error is an OSError naming ``path``."""
-    import torch
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
-
-
 def read_json(path: str | os.PathLike) -> Any:
     """Read JSON, naming the file in any error."""
     try:

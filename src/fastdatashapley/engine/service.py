@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..base.io import save_torch
-from .states import check_service_states
+from .states import check_service_states, save_torch
 from .training import TrainerSpec, init_state, predict_proba, train_models
 
 

@@ -1,4 +1,4 @@
-"""Checks of state dicts read from files, against the shapes of the net they claim to be.
+"""Checks of state dicts read from files, against the shapes of the net they claim to be, and torch files' writing.
 
 Each check raises a ValueError that names the entry at fault. Nothing here allocates more than the input it
 checks: expected shapes come from a module built on the ``meta`` device.
@@ -6,10 +6,13 @@ checks: expected shapes come from a module built on the ``meta`` device.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
+
+from ..base.io import atomic_path
 
 
 def expected_shapes(build: Callable[[], nn.Module]) -> dict[str, tuple[int, ...]]:
@@ -63,3 +66,10 @@ def check_service_states(spec: Any, states: Mapping[str, Any]) -> None:
     expected = expected_shapes(lambda: build_service_model(spec["arch"], spec["in_shape"], spec["n_classes"]))
     for what, state in states.items():
         check_state_dict(state, expected, what)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save(obj)`` to ``path``, atomically. It writes through a file object, so the archive inside is
+    always named ``archive`` (not after the temp file) and a write error is an OSError naming ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)

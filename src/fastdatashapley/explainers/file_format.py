@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ..base.checks import check_regular_file
-from ..base.io import json_default, save_torch
+from ..base.io import json_default
 from ..base.registry import NAME_PATTERN
 from ..engine.service import ServiceModel
-from ..engine.states import check_service_states, check_state_dict, expected_shapes
+from ..engine.states import check_service_states, check_state_dict, expected_shapes, save_torch
 from ..engine.training import TrainerSpec
 from .model import SHAPLEY, VALUES, VARIANTS, Explainer
 from .nets import build_net, net_config

@@ -10,7 +10,6 @@ taking gigabytes; the child reports the hostile step's seconds and peak-memory g
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -32,7 +31,7 @@ import yaml
 from test_cli import run, saved  # noqa: F401  (saved: a small FDS explainer file, built once for this module)
 from workflow_helpers import CI_CONFIG, ROOT, snakemake, write_config
 
-from fastdatashapley.base.io import TEMP_MARK, atomic_path, save_npz
+from fastdatashapley.base.io import TEMP_MARK, atomic_path
 from fastdatashapley.engine.utility_table import UtilityTable
 from fastdatashapley.evaluation.tables import write_table
 from fastdatashapley.explainers.model import Explainer

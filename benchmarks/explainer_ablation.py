@@ -35,6 +35,7 @@ from fastdatashapley.games.grouping import penultimate
 #: Each variant: (what changes, the settings over the paper's). The paper's: sampled loss, free head, lr 2e-4.
 VARIANTS: dict[str, tuple[str, dict]] = {
     "paper": ("the paper's FDS (sampled loss, free n x m head, lr 2e-4)", {}),
+    "paper_lr1e-3": ("the paper's FDS at lr 1e-3 (config/config.yaml's explainer lr)", dict(lr=1e-3)),
     "per_point": ("+ outputs divided by n, lr 1e-3", dict(per_point=True, lr=1e-3)),
     "table": ("+ every table row per step (the table loss)", dict(per_point=True, lr=1e-3, loss="table")),
     "two_tower": ("+ two-tower head over the service embeddings (rank 32)",

@@ -21,7 +21,8 @@ def test_two_seeds_give_their_own_tables_and_an_aggregate_over_seeds(tmp_path):
     proc = snakemake(tmp_path, *targets, config=cfg)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     first, second = (pd.read_csv(tmp_path / d / "tables/lds.csv") for d in (RUN, f"{RUN}/seeds/3"))
-    assert list(first["method"]) == list(second["method"]) == ["fds", "loo/per_sample", "random/per_sample"]
+    assert list(first["method"]) == list(second["method"]) == ["fds", "loo/per_sample", "random/per_sample",
+                                                                "noise_ceiling"]
     assert not first["mean"].equals(second["mean"])  # another split, model and design
     lds = pd.read_csv(tmp_path / RUN / "tables/lds_seeds.csv")
     assert list(lds.columns) == ["method", "mean", "std", "ci_low", "ci_high", "n_seeds"]

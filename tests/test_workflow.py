@@ -112,7 +112,8 @@ def test_editing_the_eta_list_reruns_only_removal_and_report(edited, tmp_path):
 def test_editing_an_explainer_setting_retrains_no_sub_model(edited, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", explainers={"lr": 0.002})
     jobs = dry_run_jobs(edited, cfg)
-    assert jobs.get("explainer") == 4 and "shard" not in jobs and "baseline" not in jobs, jobs
+    # every default explainer: fds, fds_paper, afds, gfds, gfds+ and fast_banzhaf
+    assert jobs.get("explainer") == 6 and "shard" not in jobs and "baseline" not in jobs, jobs
 
 
 def test_an_explainers_own_lr_reruns_only_that_explainer(edited, tmp_path):

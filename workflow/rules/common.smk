@@ -13,6 +13,7 @@ from fastdatashapley.games.designs import DESIGNS
 from fastdatashapley.games.designs import design_options as _design_options
 from fastdatashapley.games.designs import design_size as _design_size
 from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, PER_SAMPLE, of_kind
+from fastdatashapley.methods.explainers import BANZHAF_VALUES
 from fastdatashapley.methods.tmc import (
     permutations_for_budget as tmc_permutations_for_budget,
 )
@@ -61,6 +62,8 @@ BASELINES = config["baselines"]
 N_TRAIN = SPLIT["n_train"]
 
 EXPLAINER_NAMES = [m.name for m in of_kind(EXPLAINER)]
+# The configured explainers of Shapley values (the exact-value comparison leaves out the Banzhaf ones).
+SHAPLEY_EXPLAINERS = [m for m in EXPL["methods"] if m not in BANZHAF_VALUES]
 BASELINE_NAMES = [m.name for m in of_kind(BASELINE)]
 # Report order of methods: the registry's order, then KernelSHAP (accuracy study only).
 METHOD_ORDER = [*METHODS.names(), "kernelshap"]

@@ -27,8 +27,8 @@ rule accuracy_vs_exact:
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
         kernel=MAIN.file("utility", design="kernel", trainer="full"),
-        values=[fill(rules.explainer.output.values, method=m) for m in EXPL["methods"]],
-        explainers=[MAIN.file("explainer", method=m) for m in EXPL["methods"]],
+        values=[fill(rules.explainer.output.values, method=m) for m in SHAPLEY_EXPLAINERS],
+        explainers=[MAIN.file("explainer", method=m) for m in SHAPLEY_EXPLAINERS],
     output:
         csv=report(
             MAIN.table("accuracy_vs_exact.csv"),
@@ -53,7 +53,7 @@ rule accuracy_vs_exact:
         mem_mb=8000,
         runtime=30,
     params:
-        methods=EXPL["methods"],
+        methods=SHAPLEY_EXPLAINERS,
         n_seen=EVAL["n_seen"],
         order=METHOD_ORDER,
         seed=seed_of,

@@ -1,4 +1,4 @@
-"""Rule accuracy_vs_exact: every explainer (unseen test samples, and seen pool samples) and KernelSHAP from
+"""Rule accuracy_vs_exact: every Shapley explainer (unseen test samples, and seen pool samples) and KernelSHAP from
 the same kernel table (seen pool samples) against the exact values."""
 
 import numpy as np

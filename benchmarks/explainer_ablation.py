@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--banzhaf", action="store_true", help="also the banzhaf table's MSR and fast_banzhaf")
+    ap.add_argument("--banzhaf-variants", default="two_tower", help="with --banzhaf: the fast_banzhaf variants")
     ap.add_argument("--datamodel", action="store_true", help="also the datamodel regression on its table")
     a = ap.parse_args()
     if a.threads:
@@ -102,7 +103,7 @@ def main() -> None:
     print(f"run {a.run}: n = {kernel.n}, {kernel.n_coalitions} kernel coalitions, {r['lds'].n_coalitions} lds subsets, "
           f"{len(r['test'])} test samples", flush=True)
     out = [(name, row, "", "", "", kernel.n_coalitions) for name, row in references(r, kernel)]
-    for key in a.variants.split(","):
+    for key in filter(None, a.variants.split(",")):
         text, settings = VARIANTS[key]
         values, best, epochs, seconds = fit(r, kernel, "fds", settings, a.epochs)
         out.append((f"`{key}`: {text}", score(r, values), f"{best:.4e}", epochs, f"{seconds:.0f}", kernel.n_coalitions))
@@ -113,10 +114,12 @@ def main() -> None:
         util = b.utilities[:, t].astype(np.float64)
         out.append(("Data Banzhaf MSR on the banzhaf table (another value)", score(r, msr_from_samples(b.masks, util)),
                     "", "", "", b.n_coalitions))
-        values, best, epochs, seconds = fit(r, b, "fast_banzhaf", dict(per_point=True, lr=1e-3, loss="table",
-                                                                      head="two_tower"), a.epochs, value="banzhaf")
-        out.append(("fast_banzhaf explainer (two-tower, table loss)", score(r, values), f"{best:.4e}", epochs,
-                    f"{seconds:.0f}", b.n_coalitions))
+        for key in a.banzhaf_variants.split(","):
+            text, settings = VARIANTS[key]
+            values, best, epochs, seconds = fit(r, b, "fast_banzhaf", settings, a.epochs, value="banzhaf")
+            out.append((f"fast_banzhaf explainer, `{key}`: {text}", score(r, values), f"{best:.4e}", epochs,
+                        f"{seconds:.0f}", b.n_coalitions))
+            print(out[-1], flush=True)
     if a.datamodel:
         d = r["table"]("datamodel")
         util = d.utilities[:, t].astype(np.float64)

@@ -52,16 +52,17 @@ def _status(key):
 {setup}
 _before = _status("VmRSS")
 resource.setrlimit(resource.RLIMIT_AS, (int((_status("VmSize") + {cap}) * 2**20), resource.RLIM_INFINITY))
-_t0 = time.perf_counter()
+_t0 = time.process_time()
 try:
 {body}
 finally:
-    print(f"CAPPED {{time.perf_counter() - _t0:.3f}} {{_status('VmHWM') - _before:.1f}}", file=sys.stderr)
+    print(f"CAPPED {{time.process_time() - _t0:.3f}} {{_status('VmHWM') - _before:.1f}}", file=sys.stderr)
 '''
 
 
 class Capped(NamedTuple):
-    """What a capped child did: its output (stdout + stderr), and the hostile step's seconds and peak RSS growth."""
+    """What a capped child did: its output (stdout + stderr), and the hostile step's CPU seconds (its own, so a loaded
+    machine does not inflate them) and peak RSS growth."""
 
     out: str
     seconds: float

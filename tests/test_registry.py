@@ -55,6 +55,7 @@ def test_builtin_registries_hold_the_paper_in_report_order():
                                "group_testing", "cs_shapley", "freeshap", "random", "banzhaf", "datamodel")
     assert [m.design for m in of_kind(EXPLAINER)] == ["kernel", "kernel", "kernel", "gfds", "gfds_plus", "banzhaf"]
     assert METHODS.get("fds_paper").fixed == {"loss": "sampled", "head": "free", "per_point": False}
+    assert METHODS.get("fast_banzhaf").fixed == {"head": "free"}  # the free head fits each point (docs/scale.md)
     assert METHODS.get("loo").design == "loo" and METHODS.get("tmc").design is None
     assert DESIGNS.names() == ("kernel", "gfds", "gfds_plus", "exact", "loo", "lds", "lds_retest", "banzhaf",
                                "datamodel")

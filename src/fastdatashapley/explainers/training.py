@@ -48,6 +48,10 @@ class ExplainerSettings:
     the table at once, from its moments; the validation loss is then exact too). ``head``: ``free`` (the paper's
     ``n x m`` output layer) or ``two_tower`` (rank ``rank`` over the service model's embedding and label of each
     training point). ``per_point``: outputs divided by n, so one ``lr`` serves every n.
+
+    These defaults are the paper's explainer (``fds_paper``). The workflow's defaults (the config schema) are
+    ``loss="table"``, ``head="two_tower"``, ``per_point=True`` and ``lr=1e-3``, which learn at n = 100 and 1000
+    alike (``docs/scale.md``).
     """
 
     variant: str = "split"

@@ -27,7 +27,9 @@ rule accuracy_vs_exact:
         split=rules.split.output.split,
         probes=rules.probes.output.probes,
         kernel=MAIN.file("utility", design="kernel", trainer="full"),
-        values=[fill(rules.explainer.output.values, method=m) for m in SHAPLEY_EXPLAINERS],
+        values=[
+            fill(rules.explainer.output.values, method=m) for m in SHAPLEY_EXPLAINERS
+        ],
         explainers=[MAIN.file("explainer", method=m) for m in SHAPLEY_EXPLAINERS],
     output:
         csv=report(

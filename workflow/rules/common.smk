@@ -13,7 +13,7 @@ from fastdatashapley.games.designs import DESIGNS
 from fastdatashapley.games.designs import design_options as _design_options
 from fastdatashapley.games.designs import design_size as _design_size
 from fastdatashapley.methods import BASELINE, EXPLAINER, METHODS, PER_SAMPLE, of_kind
-from fastdatashapley.methods.explainers import BANZHAF_VALUES
+from fastdatashapley.methods.explainers import BANZHAF_VALUES, section_settings
 from fastdatashapley.methods.tmc import (
     permutations_for_budget as tmc_permutations_for_budget,
 )

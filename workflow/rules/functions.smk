@@ -68,17 +68,8 @@ def get_explainer_inputs(wildcards):
 
 
 def explainer_settings(method):
-    """The settings one explainer depends on (so editing another method's trainer or lr does not rerun it)."""
-    keep = {
-        k: v for k, v in EXPL.items() if k not in ("methods", "trainer", "lr_by_method")
-    }
-    lr = EXPL.get("lr_by_method", {}).get(method, EXPL["lr"])
-    return {
-        **keep,
-        "lr": lr,
-        "trainer": method_trainer(method),
-        **METHODS.get(method).fixed,
-    }
+    """The settings one explainer depends on (methods.explainers.section_settings)."""
+    return section_settings(method, EXPL)
 
 
 # -- report.smk ----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from ..base.predict import predict_chunked
 from ..engine.service import ServiceModel
 from ..games.coalitions import check_groups
 from .loss import expand, normalise
+from .payout import provider_totals, split_payment
 
 #: GFDS+ variants: N group outputs split evenly, or n outputs with the group penalty.
 VARIANTS = ("split", "penalty")
@@ -221,6 +222,33 @@ class Explainer:
         x = self.check_images(x)
         labels = self.predict(x) if labels is None else self.check_labels(labels, len(x))
         return self.values(x)[np.arange(len(x)), :, labels]
+
+    # -- providers and payment --------------------------------------------------------------------
+    @property
+    def providers(self) -> list[str] | None:
+        """Names of the data providers (``meta["providers"]``), or None when every point is its own provider."""
+        own = self.meta.get("providers")
+        return None if own is None else list(own["names"])
+
+    def provider_of(self) -> np.ndarray:
+        """Each training point's provider, ``[n]`` int64 indices into :attr:`providers` (``arange(n)`` without)."""
+        own = self.meta.get("providers")
+        return np.arange(self.n) if own is None else np.asarray(own["of_point"], np.int64)
+
+    def provider_values(self, x: Any, labels: Any = None) -> np.ndarray:
+        """Each provider's value ``[B, N]``: the sum of its points' values (:meth:`values_for`)."""
+        return provider_totals(self.values_for(x, labels), self.provider_of(), len(self.providers or range(self.n)))
+
+    def pay(self, x: Any, amount: float, *, label: Any = None, negative: str = "keep") -> dict[str, float]:
+        """Split ``amount`` paid for the prediction on one input ``x [C, H, W]`` among the providers by their values
+        (:func:`~fastdatashapley.explainers.payout.split_payment`); ``label`` defaults to f_D's prediction. Provider
+        name -> share; without providers each training point is one, named by its index."""
+        x = self.check_images(x)
+        if len(x) != 1:
+            raise ValueError(f"pay values one input at a time, got {len(x)}")
+        shares = split_payment(self.provider_values(x, labels=label)[0], amount, negative)
+        names = self.providers or [str(i) for i in range(self.n)]
+        return dict(zip(names, shares.tolist()))
 
     # -- persistence -----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

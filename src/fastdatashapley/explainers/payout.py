@@ -45,3 +45,16 @@ def split_payment(values: np.ndarray, amount: float, negative: str = "keep") -> 
         raise ValueError(f"cannot split a payment of {amount:g}: the values sum to {total:.4g} under policy "
                          f"{negative!r}, and the shares overflow")
     return shares
+
+
+def provider_totals(values: np.ndarray, of_point: np.ndarray, n_providers: int) -> np.ndarray:
+    """Each provider's value: ``values [..., n]`` summed over the points of each provider, ``[..., n_providers]``;
+    ``of_point [n]`` gives each point's provider in ``0..n_providers-1``."""
+    values, of_point = np.asarray(values, np.float64), np.asarray(of_point, np.int64)
+    if of_point.shape != values.shape[-1:]:
+        raise ValueError(f"of_point must have shape [{values.shape[-1]}], got {list(of_point.shape)}")
+    if len(of_point) and (of_point.min() < 0 or of_point.max() >= n_providers):
+        raise ValueError(f"of_point holds providers outside 0..{n_providers - 1}")
+    onehot = np.zeros((len(of_point), n_providers))
+    onehot[np.arange(len(of_point)), of_point] = 1.0
+    return values @ onehot

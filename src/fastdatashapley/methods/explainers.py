@@ -9,7 +9,7 @@ the free head; a different value from the Shapley rows.
 
 from __future__ import annotations
 
-from . import EXPLAINER, PER_SAMPLE, ExplainerContext, Method, register
+from . import EXPLAINER, METHODS, PER_SAMPLE, ExplainerContext, Method, register
 
 #: Explainers whose players are the groups (GFDS+): trained with the group split or penalty.
 GROUP_PLAYERS = ("gfds+",)
@@ -31,6 +31,15 @@ PAPER = {"loss": "sampled", "head": "free", "per_point": False}
 #: fast_banzhaf keeps the free head whatever the section says: on uniform subsets it fits each point's own value
 #: (LDS 0.534 at n = 1000, against 0.317 with the two-tower head; docs/scale.md).
 BANZHAF_HEAD = {"head": "free"}
+
+def section_settings(method: str, section: dict) -> dict:
+    """The settings explainer ``method`` trains with, from the config's ``explainers`` section: the section less
+    its per-method keys, with the method's own ``lr`` (``lr_by_method``) and ``trainer``, and its fixed settings
+    last. Only what this method depends on, so editing another method's trainer or lr does not rerun it."""
+    keep = {k: v for k, v in section.items() if k not in ("methods", "trainer", "lr_by_method")}
+    lr = section.get("lr_by_method", {}).get(method, section["lr"])
+    return {**keep, "lr": lr, "trainer": section["trainer"][method], **METHODS.get(method).fixed}
+
 
 for _name, _design, _trainer, _text, _fixed in (
     ("fds", "kernel", "full", "Fast-DataShapley", {}),

@@ -1,0 +1,103 @@
+"""The one-call API (fastdatashapley.fit_explainer_from_arrays) against a real workflow run, and provider payouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from workflow_helpers import snakemake, write_config
+
+import fastdatashapley
+from fastdatashapley.base.io import load_npz, load_values
+from fastdatashapley.data import POOL, VALIDATION
+from fastdatashapley.explainers.payout import provider_totals
+
+RUN = "results/ci"
+#: The ci config with its kernel design in one engine block (the API trains every row in blocks of 256, as
+#: the workflow does; ci.yaml's 64-row shards would cut the design elsewhere) and a short explainer.
+SERVICE = {"arch": "digits_cnn", "lr": 0.01, "epochs": 5, "batch_size": 10}
+EXPLAINERS = {"methods": ["fds"], "max_epochs": 6, "patience": 3}
+
+
+@pytest.fixture(scope="module")
+def fds_run(tmp_path_factory) -> Path:
+    """The ci workflow up to the FDS values: split, probes, service model, kernel table, explainer."""
+    work = tmp_path_factory.mktemp("arrays")
+    cfg = write_config(work / "c.yaml", coalitions={"shard_size": 256}, explainers=EXPLAINERS)
+    proc = snakemake(work, f"{RUN}/values/per_sample/fds.npz", config=cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return work / RUN
+
+
+@pytest.mark.slow
+def test_the_one_call_gives_the_workflows_values(fds_run):
+    split, probes = load_npz(fds_run / "split.npz"), load_npz(fds_run / "probes.npz")
+    role = probes["role"]
+    explainer = fastdatashapley.fit_explainer_from_arrays(
+        split["x_train"], split["y_train"], probes["x"][role == POOL], x_val=probes["x"][role == VALIDATION],
+        budget=128, service=SERVICE, explainers={k: v for k, v in EXPLAINERS.items() if k != "methods"},
+        seed=0, device="cpu", progress=False)
+    workflow, meta = load_values(fds_run / "values/per_sample/fds.npz")
+    ours = explainer.values(split["x_test"]).transpose(1, 0, 2)  # [n, T, m]
+    assert len(explainer.history) == meta["epochs"]
+    np.testing.assert_array_equal(ours, workflow)  # same code, seeds and threads: the same bits
+
+
+@pytest.fixture(scope="module")
+def small_explainer():
+    """A short fit on 40 digits with 5 providers."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x, y = (d.images / 16.0).astype(np.float32), d.target
+    providers = np.array(["acme", "bolt", "cargo", "dyn", "echo"])[np.arange(40) % 5]
+    return fastdatashapley.fit_explainer_from_arrays(
+        x[:40], y[:40], x[40:80], budget=64, providers=providers, service={"epochs": 3, "lr": 0.01, "batch_size": 10},
+        explainers={"max_epochs": 2, "patience": 1}, device="cpu", progress=False), x[100:103, None]
+
+
+def test_provider_values_sum_their_points_values(small_explainer):
+    explainer, x = small_explainer
+    assert explainer.providers == ["acme", "bolt", "cargo", "dyn", "echo"]
+    points, providers = explainer.values_for(x), explainer.provider_values(x)
+    assert providers.shape == (3, 5)
+    for j in range(5):
+        np.testing.assert_allclose(providers[:, j], points[:, j::5].sum(1), atol=1e-12)
+    np.testing.assert_allclose(providers.sum(1), points.sum(1), atol=1e-12)  # efficiency carries over
+
+
+def test_pay_splits_the_amount_among_providers(small_explainer):
+    explainer, x = small_explainer
+    shares = explainer.pay(x[0], 100.0, negative="clip")
+    assert list(shares) == explainer.providers and min(shares.values()) >= 0
+    assert sum(shares.values()) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="one input at a time"):
+        explainer.pay(x, 1.0)
+
+
+def test_provider_totals_on_known_values():
+    values = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, -0.5, 0.0, 2.0]])
+    np.testing.assert_array_equal(provider_totals(values, np.array([1, 0, 1, 2]), 4), [[2, 4, 4, 0], [-0.5, 0.5, 2, 0]])
+    with pytest.raises(ValueError, match="outside 0..1"):
+        provider_totals(values, np.array([0, 1, 2, 0]), 2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"y_train": np.zeros(40)}, "one class only"),
+    ({"y_train": np.arange(39) % 10}, r"shape \[40\]"),
+    ({"x_pool": np.zeros((30, 1, 9, 8), np.float32)}, r"x_pool rows have shape \[1, 9, 8\]"),
+    ({"x_train": np.full((40, 1, 8, 8), np.nan, np.float32)}, "x_train holds NaN"),
+    ({"providers": ["a"] * 39}, r"one provider per training point: shape \[40\]"),
+    ({"method": "tmc"}, "'tmc' is not an explainer"),
+    ({"method": "gfds+"}, "needs groups"),
+    ({"service": {"arch": "nope"}}, "config key service.arch = 'nope'"),
+    ({"explainers": {"lr": 0}}, "config key explainers.lr"),
+    ({"budget": 1}, "config key coalitions.kernel"),
+])
+def test_bad_arrays_and_settings_are_named(kwargs, message):
+    args = {"x_train": np.zeros((40, 1, 8, 8), np.float32), "y_train": np.arange(40) % 10,
+            "x_pool": np.zeros((30, 1, 8, 8), np.float32)}
+    args.update({k: kwargs.pop(k) for k in list(kwargs) if k in args})
+    with pytest.raises(ValueError, match=message):
+        fastdatashapley.fit_explainer_from_arrays(**args, **kwargs, progress=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from workflow_helpers import snakemake, write_config
 
 import fastdatashapley
 from fastdatashapley.base.io import load_npz, load_values
+from fastdatashapley.cli import main
 from fastdatashapley.data import POOL, VALIDATION
 from fastdatashapley.explainers.payout import provider_totals
 
@@ -74,6 +76,24 @@ def test_pay_splits_the_amount_among_providers(small_explainer):
     assert sum(shares.values()) == pytest.approx(100.0)
     with pytest.raises(ValueError, match="one input at a time"):
         explainer.pay(x, 1.0)
+
+
+def test_the_cli_pays_providers(small_explainer, tmp_path, capsys):
+    explainer, x = small_explainer
+    explainer.save(tmp_path / "e.pt")
+    np.save(tmp_path / "x.npy", x[0])
+    assert main(["explain", "--explainer", str(tmp_path / "e.pt"), "--image", str(tmp_path / "x.npy"), "--pay", "100",
+                 "--negative", "clip", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["payments"]["providers"] == pytest.approx(explainer.pay(x[0], 100.0, negative="clip"))
+    rows = result["providers"]
+    assert [r["points"] for r in rows] == [8] * 5 and [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert all(a["value"] >= b["value"] for a, b in zip(rows, rows[1:]))
+    assert main(["explain", "--explainer", str(tmp_path / "e.pt"), "--image", str(tmp_path / "x.npy"), "--top", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "top 3 of 5 providers" in text and rows[0]["provider"] in text
+    assert main(["info", "--explainer", str(tmp_path / "e.pt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["providers"] == 5
 
 
 def test_provider_totals_on_known_values():

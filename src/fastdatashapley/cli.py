@@ -31,7 +31,7 @@ import numpy as np
 from .base.checks import check_pixels, check_regular_file
 from .base.io import read_npy_header
 from .explainers.model import Explainer
-from .explainers.payout import MAX_AMOUNT, POLICIES, split_payment
+from .explainers.payout import MAX_AMOUNT, POLICIES, provider_totals, split_payment
 
 
 def read_image(path: str | Path, in_shape: tuple[int, int, int]) -> np.ndarray:
@@ -125,6 +125,10 @@ def explain(args: argparse.Namespace) -> dict:
               "dataset": explainer.dataset, "n": explainer.n, "sum_of_values": float(values.sum()), "top": rows}
     if shares is not None:
         result["payments"] = {"amount": args.pay, "policy": args.negative, "shares": shares.tolist()}
+    if explainer.providers is not None:
+        result["providers"] = provider_rows(explainer, values, args)
+        if shares is not None:
+            result["payments"]["providers"] = {r["provider"]: r["payment"] for r in result["providers"]}
     if args.grid:
         from .evaluation.figures import plot_top_contributors, save_figure
 
@@ -134,6 +138,18 @@ def explain(args: argparse.Namespace) -> dict:
         save_figure(fig, args.grid)
         result["grid"] = str(args.grid)
     return result
+
+
+def provider_rows(explainer: Explainer, values: np.ndarray, args: argparse.Namespace) -> list[dict]:
+    """Every provider, by value (the sum of its points' ``values [n]``), with its share of ``--pay`` (split over the
+    providers' values under ``--negative``)."""
+    of_point, names = explainer.provider_of(), explainer.providers
+    totals = provider_totals(values, of_point, len(names))
+    shares = split_payment(totals, args.pay, args.negative) if args.pay is not None else None
+    points = np.bincount(of_point, minlength=len(names))
+    return [{"rank": r + 1, "provider": names[j], "points": int(points[j]), "value": float(totals[j]),
+             **({"payment": float(shares[j])} if shares is not None else {})}
+            for r, j in enumerate(np.argsort(-totals, kind="stable"))]
 
 
 def format_table(result: dict) -> str:
@@ -149,6 +165,13 @@ def format_table(result: dict) -> str:
     if pay:
         lines.append(f"payment {result['payments']['amount']:g} split among all {result['n']} points, "
                      f"negative values: {result['payments']['policy']}")
+    if "providers" in result:
+        shown = result["providers"][: len(result["top"])]
+        head = f"{'rank':>4} {'provider':>16} {'points':>6} {'value':>12}" + (f" {'payment':>12}" if pay else "")
+        lines += [f"top {len(shown)} of {len(result['providers'])} providers", head, "-" * len(head)]
+        for r in shown:
+            line = f"{r['rank']:>4} {r['provider'][:16]:>16} {r['points']:>6} {r['value']:>12.6f}"
+            lines.append(line + (f" {r['payment']:>12.4f}" if pay else ""))
     if "grid" in result:
         lines.append(f"grid written to {result['grid']}")
     return "\n".join(lines)

@@ -259,6 +259,7 @@ class Explainer:
             "groups": [len(g) for g in self.groups] if self.groups is not None else None,
             "epochs": len(self.history), "best_val_loss": self.meta.get("best_val_loss"),
             "service_arch": self.service.spec.arch,
+            "providers": len(self.providers) if self.providers is not None else None,
         }
 
     def save(self, path: str | os.PathLike) -> None:

@@ -1,19 +1,50 @@
-"""Service-model builders.
+"""Service-model builders and the arch registry :data:`ARCHS` (config key ``service.arch``).
 
-Every service model is a plain ``nn.Sequential`` of ``Conv2d``, ``ReLU``, ``MaxPool2d``, ``Flatten`` and
-``Linear`` layers. Inputs are float32 ``[B, C, H, W]``; outputs are logits ``[B, m]``. The retraining
-engine (:mod:`fastdatashapley.engine.training`) relies on that restricted layer set to run many copies of a
-model side by side.
+A service model maps float32 images ``[B, C, H, W]`` to logits ``[B, m]``. The built-in archs are plain
+``nn.Sequential`` stacks of :data:`SUPPORTED_LAYERS`, which the retraining engine's hand-fused stacked path
+(:mod:`fastdatashapley.engine.training.stacked`) runs side by side. A plugin may register any ``nn.Module``
+factory with :func:`register`; a model outside the fused layer set trains through the generic ``torch.func``
+path (:mod:`fastdatashapley.engine.training.generic`), chosen automatically.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
-#: Layer types a service model may contain (the batched engine knows how to stack each of them).
+from ..base.registry import Registry
+
+#: Layer types the hand-fused stacked path knows how to stack (in a plain ``nn.Sequential``).
 SUPPORTED_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear)
+
+#: ``build(in_shape, n_classes) -> nn.Module``: a fresh model for inputs ``(C, H, W)`` and ``n_classes`` logits.
+Build = Callable[[tuple[int, int, int], int], nn.Module]
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A registered service-model architecture: its config name and its builder."""
+
+    name: str
+    build: Build
+    description: str = ""
+
+
+#: Every service-model arch (config key ``service.arch``), in registration order.
+ARCHS: Registry[Arch] = Registry("service-model arch")
+
+
+def register(name: str, build: Build, description: str = "") -> Arch:
+    """Register ``build(in_shape, n_classes) -> nn.Module`` as the service-model arch ``name``.
+
+    The model must map float32 ``[B, C, H, W]`` to logits ``[B, n_classes]``. A bad or taken name is a
+    ValueError. Returns the registry entry.
+    """
+    if not callable(build):
+        raise TypeError(f"service-model arch {name!r}: build must be callable, got {type(build).__name__}")
+    return ARCHS.register(Arch(name, build, description))
 
 
 def _conv_out(size: int, kernel: int, pad: int = 0) -> int:
@@ -64,24 +95,26 @@ def _digits_mlp(in_shape: tuple[int, int, int], n_classes: int) -> nn.Sequential
     return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 64), nn.ReLU(), nn.Linear(64, n_classes))
 
 
-ARCHS: dict[str, Callable[[tuple[int, int, int], int], nn.Sequential]] = {
-    "paper_cnn": _paper_cnn,
-    "digits_cnn": _digits_cnn,
-    "digits_mlp": _digits_mlp,
-}
+register("paper_cnn", _paper_cnn, "the paper's CNN (authors' code)")
+register("digits_cnn", _digits_cnn, "one conv layer sized for 8x8 digits")
+register("digits_mlp", _digits_mlp, "flatten, linear 64, ReLU, linear")
 
 
-def build_service_model(arch: str, in_shape: tuple[int, int, int], n_classes: int) -> nn.Sequential:
-    """Build the service-model architecture ``arch`` for inputs ``in_shape = (C, H, W)`` and ``n_classes`` labels.
+def build_service_model(arch: str, in_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    """Build the registered service-model arch ``arch`` for inputs ``in_shape = (C, H, W)`` and ``n_classes`` labels.
 
     Weights come from PyTorch's default initialisation (the global RNG); use
     :func:`fastdatashapley.engine.training.init_state` for seeded initial weights.
     """
     if arch not in ARCHS:
-        raise ValueError(f"unknown service-model arch {arch!r}; choose one of {', '.join(sorted(ARCHS))}")
+        raise ValueError(f"unknown service-model arch {arch!r} (config key service.arch); "
+                         f"choose one of {', '.join(sorted(ARCHS.names()))}")
     in_shape = tuple(int(s) for s in in_shape)  # type: ignore[assignment]
     if len(in_shape) != 3 or min(in_shape) < 1:
         raise ValueError(f"in_shape must be (C, H, W) with positive sizes, got {in_shape}")
     if int(n_classes) < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-    return ARCHS[arch](in_shape, int(n_classes))
+    net = ARCHS.get(arch).build(in_shape, int(n_classes))
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"service-model arch {arch!r} built a {type(net).__name__}, not a torch nn.Module")
+    return net

@@ -5,22 +5,32 @@ A service model maps float32 images ``[B, C, H, W]`` to logits ``[B, m]``. The b
 (:mod:`fastdatashapley.engine.training.stacked`) runs side by side. A plugin may register any ``nn.Module``
 factory with :func:`register`; a model outside the fused layer set trains through the generic ``torch.func``
 path (:mod:`fastdatashapley.engine.training.generic`), chosen automatically.
+
+Importing this module does not import torch (the workflow reads :data:`ARCHS` when it starts): the builders
+import it when they run, and :data:`SUPPORTED_LAYERS` is made on first access.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..base.registry import Registry
 
-#: Layer types the hand-fused stacked path knows how to stack (in a plain ``nn.Sequential``).
-SUPPORTED_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear)
+if TYPE_CHECKING:
+    from torch import nn
 
 #: ``build(in_shape, n_classes) -> nn.Module``: a fresh model for inputs ``(C, H, W)`` and ``n_classes`` logits.
-Build = Callable[[tuple[int, int, int], int], nn.Module]
+Build = Callable[[tuple[int, int, int], int], "nn.Module"]
+
+
+def __getattr__(name: str) -> Any:
+    """``SUPPORTED_LAYERS``: the layer types the hand-fused stacked path stacks (in a plain ``nn.Sequential``)."""
+    if name == "SUPPORTED_LAYERS":
+        from torch import nn
+
+        return (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,8 @@ def _conv_out(size: int, kernel: int, pad: int = 0) -> int:
 
 def _paper_cnn(in_shape: tuple[int, int, int], n_classes: int) -> nn.Sequential:
     """conv(C->16, 5x5, pad 2), ReLU, maxpool 2, conv(16->32, 5x5), ReLU, maxpool 2, linear -> m (authors' code)."""
+    from torch import nn
+
     c, h, w = in_shape
     h1, w1 = _conv_out(h, 5, 2) // 2, _conv_out(w, 5, 2) // 2
     h2, w2 = _conv_out(h1, 5) // 2, _conv_out(w1, 5) // 2
@@ -77,6 +89,8 @@ def _digits_cnn(in_shape: tuple[int, int, int], n_classes: int) -> nn.Sequential
     88 % test accuracy, as good as conv 3x3 + maxpool variants, with a quarter of their activations, which
     makes it the cheapest CNN to retrain thousands of times.
     """
+    from torch import nn
+
     c, h, w = in_shape
     ho, wo = (h - 4) // 2 + 1, (w - 4) // 2 + 1
     if ho < 1 or wo < 1:
@@ -91,6 +105,8 @@ def _digits_cnn(in_shape: tuple[int, int, int], n_classes: int) -> nn.Sequential
 
 def _digits_mlp(in_shape: tuple[int, int, int], n_classes: int) -> nn.Sequential:
     """flatten, linear -> 64, ReLU, linear -> m."""
+    from torch import nn
+
     c, h, w = in_shape
     return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 64), nn.ReLU(), nn.Linear(64, n_classes))
 
@@ -114,6 +130,8 @@ def build_service_model(arch: str, in_shape: tuple[int, int, int], n_classes: in
         raise ValueError(f"in_shape must be (C, H, W) with positive sizes, got {in_shape}")
     if int(n_classes) < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    from torch import nn
+
     net = ARCHS.get(arch).build(in_shape, int(n_classes))
     if not isinstance(net, nn.Module):
         raise TypeError(f"service-model arch {arch!r} built a {type(net).__name__}, not a torch nn.Module")

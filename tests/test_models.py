@@ -40,4 +40,4 @@ def test_errors_name_the_problem():
         build_service_model("digits_cnn", (8, 8), 10)
     with pytest.raises(ValueError, match="n_classes"):
         build_service_model("digits_mlp", (1, 8, 8), 1)
-    assert set(ARCHS) == {"paper_cnn", "digits_cnn", "digits_mlp"}
+    assert set(ARCHS.names()) == {"paper_cnn", "digits_cnn", "digits_mlp"}

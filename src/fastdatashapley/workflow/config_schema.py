@@ -1,7 +1,7 @@
 """The workflow's config schema, completed from the registries, and validation with short errors.
 
 The YAML template (``workflow/schemas/config.schema.yaml``) holds everything static. :func:`complete_schema`
-fills in what the registries decide: the ``data.dataset`` enum, one ``coalitions.<design>`` budget per design
+fills in what the registries decide: the ``data.dataset`` and ``service.arch`` enums, one ``coalitions.<design>`` budget per design
 that has one, the ``baselines.methods`` and ``explainers.methods`` enums, one ``baselines.<method>`` section per
 baseline with settings, and ``explainers.trainer.<method>`` and ``explainers.lr_by_method.<method>`` per
 explainer, and the maximum of every coalition count (:data:`~fastdatashapley.games.limits.MAX_COALITIONS`).
@@ -20,6 +20,7 @@ import yaml
 
 from ..base.registry import load_plugins
 from ..data import DATASETS
+from ..engine.models import ARCHS
 from ..games.designs import DESIGNS
 from ..games.limits import MAX_COALITIONS
 from ..methods import BASELINE, EXPLAINER, of_kind
@@ -49,6 +50,7 @@ def complete_schema(template: dict[str, Any]) -> dict[str, Any]:
     schema = copy.deepcopy(template)
     props = schema["properties"]
     props["data"]["properties"]["dataset"]["enum"] = list(DATASETS.names())
+    props["service"]["properties"]["arch"]["enum"] = list(ARCHS.names())
     coal = props["coalitions"]["properties"]
     for design in DESIGNS:
         if design.budget is not None:

@@ -28,6 +28,11 @@ only when the patches are small (``digits_cnn``; ``paper_cnn`` uses grouped conv
 2-core CPU these choices beat ``torch.func.vmap`` over ``functional_call`` by 1.5-3x. Coalitions are sorted
 by size (largest first), so at any step the still-active models are a prefix of their chunk.
 
+Two paths (:mod:`.paths`, chosen automatically, visible as :func:`engine_path`): that hand-fused stacked network
+for the built-in layer set (:data:`~fastdatashapley.engine.models.SUPPORTED_LAYERS` in a plain ``nn.Sequential``),
+and for any other registered ``nn.Module`` the generic :class:`_Generic` (``torch.func.vmap`` over
+``functional_call``, :mod:`.generic`). Both run the same minibatch plan, optimiser and utilities above.
+
 Reproducibility: on CPU the same inputs, seed and ``chunk_size`` give bit-identical utilities across runs.
 Changing the chunking changes chunk-mates, which may change floating-point rounding (about 1e-7) but
 never the data order. Long training amplifies such rounding (as it does any 1e-7 perturbation of the
@@ -39,7 +44,9 @@ Modules:
 * :mod:`.order`: seeded initial weights and data order (:func:`init_state`, :func:`coalition_keys`,
   :func:`epoch_orders`);
 * :mod:`.checks`: input checks; :mod:`.budget`: chunk sizes and probe blocks from a memory budget;
-* :mod:`.stacked`: the stacked network :class:`_Stacked`;
+* :mod:`.stacked`: the stacked network :class:`_Stacked` (the fused path);
+* :mod:`.generic`: the generic stacked network :class:`_Generic` and :func:`check_generic` (what it refuses);
+* :mod:`.paths`: which of the two trains a model (:func:`engine_path`, :data:`ENGINE_PATHS`);
 * :mod:`.engine`: :func:`train_submodels`, :func:`train_models` and the chunked training loop;
 * :mod:`.reference`: the naive one-model loop :func:`train_single` and :func:`predict_proba`.
 
@@ -50,7 +57,9 @@ Tunables (``CPU_MEMORY_BUDGET``, ``CPU_MAX_CHUNK`` in :mod:`.budget`, ``FUSE_MAX
 from __future__ import annotations
 
 from .engine import RunOptions, train_models, train_submodels
+from .generic import check_generic
 from .order import coalition_keys, epoch_orders, init_state
+from .paths import ENGINE_PATHS, engine_path
 from .reference import predict_proba, train_single
 from .spec import ADAM_BETAS, ADAM_EPS, OPTIMIZERS, UTILITIES, TrainerSpec, TrainingDivergedError
 from .stacked import _Stacked  # noqa: F401  (private, still importable as training._Stacked)
@@ -58,12 +67,15 @@ from .stacked import _Stacked  # noqa: F401  (private, still importable as train
 __all__ = [
     "ADAM_BETAS",
     "ADAM_EPS",
+    "ENGINE_PATHS",
     "OPTIMIZERS",
     "UTILITIES",
     "RunOptions",
     "TrainerSpec",
     "TrainingDivergedError",
+    "check_generic",
     "coalition_keys",
+    "engine_path",
     "epoch_orders",
     "init_state",
     "predict_proba",

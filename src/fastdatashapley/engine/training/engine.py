@@ -20,6 +20,8 @@ from .budget import _auto_chunk, _probe_block
 from .checks import _check_data, _check_images, _check_init
 from .order import coalition_keys, epoch_orders
 from .reference import predict_proba
+from .generic import _Generic
+from .paths import AUTO, stack_network
 from .spec import ADAM_BETAS, ADAM_EPS, TrainerSpec, TrainingDivergedError
 from .stacked import _Stacked
 
@@ -29,13 +31,15 @@ States = list[dict[str, torch.Tensor]]
 @dataclass(frozen=True)
 class RunOptions:
     """How a run is carried out: data-order ``seed``, coalitions per chunk (None: from the memory budget),
-    device (``"auto"``: CUDA if available), a progress bar, and whether to keep the trained weights."""
+    device (``"auto"``: CUDA if available), a progress bar, whether to keep the trained weights, and the engine
+    path (``"auto"``: fused when it supports the model, else generic; :mod:`.paths`)."""
 
     seed: int
     chunk_size: int | None = None
     device: str | torch.device = "auto"
     progress: bool = False
     keep_states: bool = False
+    engine_path: str = AUTO
 
 
 @dataclass
@@ -44,7 +48,7 @@ class _Job:
     probes ``[P, C, H, W]`` (or None) read ``block`` at a time, and the initial weights."""
 
     spec: TrainerSpec
-    stacked: _Stacked
+    stacked: _Stacked | _Generic
     init: dict[str, torch.Tensor]
     xt: torch.Tensor
     yt: torch.Tensor
@@ -101,15 +105,18 @@ def train_submodels(
     chunk_size: int | None = None,
     device: str = "auto",
     progress: bool = False,
+    engine_path: str = AUTO,
 ) -> np.ndarray:
     """Utilities ``[k, P, m]`` float32: softmax of each coalition's sub-model on every probe, for every label.
 
     x: float32 ``[n, C, H, W]``; y: int64 ``[n]``; masks: bool ``[k, n]``; probes: float32 ``[P, C, H, W]``.
-    ``chunk_size`` coalitions are trained together (default: from a memory budget). Raises
-    :class:`TrainingDivergedError` naming the coalition indices whose training produced NaN/Inf.
+    ``chunk_size`` coalitions are trained together (default: from a memory budget). ``engine_path``: ``"auto"``
+    (the fused path when it supports ``spec.arch``, else the generic torch.func path), ``"fused"`` or ``"generic"``.
+    Raises :class:`TrainingDivergedError` naming the coalition indices whose training produced NaN/Inf.
     """
     probes = _check_images("probes", probes, spec)
-    out, _ = _run(spec, init, x, y, masks, probes, RunOptions(seed, chunk_size, device, progress))
+    out, _ = _run(spec, init, x, y, masks, probes, RunOptions(seed, chunk_size, device, progress,
+                                                              engine_path=engine_path))
     return out
 
 
@@ -124,10 +131,12 @@ def train_models(
     chunk_size: int | None = None,
     device: str = "auto",
     progress: bool = False,
+    engine_path: str = AUTO,
 ) -> States:
     """Trained weights (CPU state dicts) of each coalition in ``masks [k, n]``, batched as in
     :func:`train_submodels`."""
-    _, states = _run(spec, init, x, y, masks, None, RunOptions(seed, chunk_size, device, progress, keep_states=True))
+    opts = RunOptions(seed, chunk_size, device, progress, keep_states=True, engine_path=engine_path)
+    _, states = _run(spec, init, x, y, masks, None, opts)
     return states
 
 
@@ -174,8 +183,8 @@ def _make_job(
     """The shared inputs of every chunk on the resolved device, and the chunk size (checked, or from the budget)."""
     dev = resolve_device(opts.device)
     net = spec.build()
-    stacked = _Stacked(net, spec.in_shape)
-    act = _Stacked.act_floats(net, spec.in_shape)
+    stacked = stack_network(spec, net, opts.engine_path)
+    act = type(stacked).act_floats(net, spec.in_shape)
     chunk_size = opts.chunk_size
     if chunk_size is None:
         chunk_size = _auto_chunk(spec, act, sum(v.numel() for v in init.values()), dev)
@@ -348,7 +357,7 @@ def _final_utilities(spec: TrainerSpec, utils: torch.Tensor | None, idx: np.ndar
     return utils.cpu().numpy().astype(np.float32, copy=False)
 
 
-def _probe_softmax(stacked: _Stacked, p: dict[str, torch.Tensor], probes: torch.Tensor, block: int) -> torch.Tensor:
+def _probe_softmax(stacked: _Stacked | _Generic, p: dict[str, torch.Tensor], probes: torch.Tensor, block: int) -> torch.Tensor:
     """Softmax ``[K, P, m]`` of all K stacked models on the shared probes, in blocks of probes."""
     parts = []
     with torch.no_grad():

@@ -86,6 +86,6 @@ class TrainerSpec:
         """AFDS approximate utility: ``epochs`` (K) epochs at ``lr_factor * lr`` (beta), read as ``utility``."""
         return dataclasses.replace(self, epochs=epochs, lr=self.lr * lr_factor, utility=utility)
 
-    def build(self) -> nn.Sequential:
+    def build(self) -> nn.Module:
         """A fresh (unseeded) instance of the architecture."""
         return build_service_model(self.arch, self.in_shape, self.n_classes)

@@ -200,7 +200,7 @@ def _layer_ops(net: nn.Sequential) -> list[Op]:
         name, m = mods[i]
         if isinstance(m, nn.Conv2d):
             if m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str):
-                raise ValueError(f"layer {name} ({m}) is not supported by the batched engine")
+                raise ValueError(f"layer {name} ({m}) is not supported by the fused stacked path")
             ops.append(("conv", m, name))
         elif isinstance(m, nn.Linear):
             ops.append(("linear", m, name))
@@ -215,10 +215,10 @@ def _layer_ops(net: nn.Sequential) -> list[Op]:
         elif isinstance(m, nn.Flatten):
             ops.append(("flatten", m, name))
         else:
-            raise ValueError(f"layer {name} ({type(m).__name__}) is not supported by the batched engine")
+            raise ValueError(f"layer {name} ({type(m).__name__}) is not supported by the fused stacked path")
         i += 1
     if not ops or ops[-1][0] != "linear" or "flatten" not in [o[0] for o in ops]:
-        raise ValueError("the service model must contain Flatten and end with a Linear layer")
+        raise ValueError("the fused stacked path needs a Flatten layer and a last Linear layer")
     return ops
 
 
@@ -248,6 +248,8 @@ class _Stacked:
     the convolution is one matrix product per model and the pooling a max over the offset axis. Probes
     always take the fused stage; training minibatches only if ``fuse_train`` (small patches).
     """
+
+    path = "fused"
 
     def __init__(self, net: nn.Sequential, in_shape: tuple[int, int, int]) -> None:
         self.all_ops = _layer_ops(net)

@@ -291,3 +291,19 @@ def test_reading_the_arch_registry_does_not_import_torch():
     code = ("import sys, fastdatashapley.workflow.config_schema, fastdatashapley.engine.models as m; "
             "assert 'torch' not in sys.modules, 'torch was imported'; assert 'digits_cnn' in m.ARCHS")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_embeddings_of_a_model_that_is_not_a_sequential(archs):
+    """The two-tower head's and the grouping's embeddings: the input of the last Linear layer, read by a hook."""
+    from fastdatashapley.games.grouping import penultimate
+
+    x, y = _data((1, 8, 8), n=12, m=3, seed=3)[:2]
+    spec = TrainerSpec("residual_mlp", (1, 8, 8), 3, lr=0.01, epochs=2, batch_size=4)
+    service = fit_service_model(spec, x, y, seed=0, device="cpu")
+    net = spec.build()
+    net.load_state_dict(service.state)
+    net.eval()
+    with torch.no_grad():
+        h = torch.relu(net.inp(torch.from_numpy(x).flatten(1)))
+        want = net.out_norm(h + net.hidden(torch.relu(net.norm(h)))).numpy()
+    np.testing.assert_allclose(penultimate(service, x), want, atol=1e-6)

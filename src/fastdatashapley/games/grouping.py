@@ -41,7 +41,8 @@ def features(view: str, x: np.ndarray, service: Any = None) -> np.ndarray:
 
 
 def penultimate(service: Any, x: np.ndarray) -> np.ndarray:
-    """Input of the service model's last Linear layer for ``x [n, C, H, W]``: ``[n, d]`` float64."""
+    """Input of the service model's last Linear layer for ``x [n, C, H, W]``: ``[n, d]`` float64 (for a model that
+    is not a Sequential, the input of the last ``nn.Linear`` it registers, read by a forward hook)."""
     import torch  # only the model-based views need torch: label and pixel groupings start without it
 
     from ..base.predict import predict_chunked
@@ -49,9 +50,23 @@ def penultimate(service: Any, x: np.ndarray) -> np.ndarray:
     net = service.spec.build()
     net.load_state_dict(service.state)
     net.eval()
-    if not isinstance(net[-1], torch.nn.Linear):
-        raise ValueError(f"service model {service.spec.arch!r} has no last Linear layer to read embeddings from")
-    return predict_chunked(net[:-1], x, fn=lambda h: h.flatten(1)).astype(np.float64)
+    if isinstance(net, torch.nn.Sequential) and isinstance(net[-1], torch.nn.Linear):
+        return predict_chunked(net[:-1], x, fn=lambda h: h.flatten(1)).astype(np.float64)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ValueError(f"service model {service.spec.arch!r} has no Linear layer to read embeddings from")
+    seen: list[torch.Tensor] = []
+    hook = linears[-1].register_forward_pre_hook(lambda _, args: seen.append(args[0]))  # any model: its input
+
+    def embed(xb: torch.Tensor) -> torch.Tensor:
+        seen.clear()
+        net(xb)
+        return seen[-1].flatten(1)
+
+    try:
+        return predict_chunked(embed, x, fn=lambda h: h).astype(np.float64)
+    finally:
+        hook.remove()
 
 
 def make_groups(

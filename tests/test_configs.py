@@ -7,7 +7,7 @@ from workflow_helpers import ROOT, snakemake
 
 
 @pytest.mark.parametrize("name", ["config", "mnist", "cifar10", "fashion-mnist", "exact", "mislabel", "budget_curve",
-                                  "scale", "fashion-10k"])
+                                  "scale", "fashion-10k", "breast_cancer", "wine"])
 def test_dry_run(tmp_path, name):
     proc = snakemake(tmp_path, "--dry-run", config=ROOT / "config" / f"{name}.yaml")
     out = proc.stdout + proc.stderr

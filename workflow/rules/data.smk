@@ -2,6 +2,8 @@
 
 
 rule prepare_data:
+    input:
+        unpack(get_data_files),
     output:
         manifest=SHARED.file("manifest"),
     log:

@@ -4,6 +4,14 @@
 # constants, its study's Paths and its *_TARGETS.
 
 
+# -- data.smk -------------------------------------------------------------------------------------
+
+
+def get_data_files(wildcards):
+    """Your own data (data.path: a file or a folder), so that a newer one reruns the data jobs."""
+    return {"data": DATA["path"]} if "path" in DATA else {}
+
+
 # -- coalitions.smk ------------------------------------------------------------------------------
 
 

@@ -3,14 +3,14 @@
 import numpy as np
 from common import start
 
-from fastdatashapley.data import POOL, TEST, VALIDATION, load_configured, take_probes
+from fastdatashapley.data import POOL, TEST, VALIDATION, load_configured, standardise_by_train, take_probes
 from fastdatashapley.base.io import load_npz, save_npz
 from fastdatashapley.engine.service import ServiceModel
 
 log = start(snakemake)  # noqa: F821
 p = snakemake.params  # noqa: F821
 split = load_npz(snakemake.input.split)  # noqa: F821
-ds = load_configured(p.data)
+ds = standardise_by_train(load_configured(p.data), split["idx_train"])  # table features: by D's statistics
 rest = split["idx_rest"]
 if p.pool_correct_only:
     model = ServiceModel.load(snakemake.input.model)  # noqa: F821

@@ -5,7 +5,7 @@ import time
 import numpy as np
 from common import start
 
-from fastdatashapley.data import load_configured
+from fastdatashapley.data import load_configured, standardise_by_train
 from fastdatashapley.base.io import load_npz, write_json
 from fastdatashapley.engine.service import accuracy, fit_service_model
 from fastdatashapley.engine.training import TrainerSpec
@@ -18,7 +18,7 @@ spec = TrainerSpec(in_shape=tuple(x.shape[1:]), n_classes=int(split["n_classes"]
 t0 = time.perf_counter()
 model = fit_service_model(spec, x, y, seed=p.seed, device=p.device)
 seconds = time.perf_counter() - t0
-ds = load_configured(p.data)
+ds = standardise_by_train(load_configured(p.data), split["idx_train"])  # table features: by D's statistics
 held_out = np.setdiff1d(ds.eval_idx, split["idx_train"])
 report = {
     "train_accuracy": accuracy(model, x, y),

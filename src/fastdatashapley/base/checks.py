@@ -21,11 +21,7 @@ def check_pixels(x: Any, name: str = "image") -> np.ndarray:
 
     Values within the tolerance outside [0, 1] are clipped. ``name`` starts each error message.
     """
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} holds {arr.dtype} values, not numbers")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
+    arr = check_features(x, name)
     if arr.size and (arr.min() < -PIXEL_TOLERANCE or arr.max() > 1 + PIXEL_TOLERANCE):
         low, high = float(arr.min()), float(arr.max())
         raise ValueError(f"{name} has values in [{low:.4g}, {high:.4g}]; they must lie in [0, 1] (divide 8-bit images "
@@ -66,3 +62,14 @@ def check_regular_file(path: str | os.PathLike, what: str) -> None:
         raise ValueError(f"{what} {path} is a directory, not a file")
     if not stat.S_ISREG(mode):
         raise ValueError(f"{what} {path} is not a regular file (a FIFO, socket or device)")
+
+
+def check_features(x: Any, name: str = "row") -> np.ndarray:
+    """``x`` as float32 after checking it holds numbers, all finite: table rows ``[..., 1, 1, d]``, standardised by
+    D's statistics, so any finite value (no [0, 1] range as for pixels)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} holds {arr.dtype} values, not numbers")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr.astype(np.float32)

@@ -6,7 +6,9 @@ Each dataset has a *train part* (where the service training set D is drawn) and 
 are the whole dataset and the split keeps them disjoint.
 
 Readers: scikit-learn for ``digits``; torchvision's MNIST-family and CIFAR-10 readers for the rest
-(no hand-written IDX or CIFAR parsing here).
+(no hand-written IDX or CIFAR parsing here). Your own files (``table``, ``image_folder``, ``npz``) and scikit-learn's
+bundled tables (``breast_cancer``, ``wine``) are in :mod:`.files` and :mod:`.tables`; a table row of d features is
+an input ``[1, 1, d]``, standardised by D's statistics once the split has drawn D (:mod:`.standardise`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,9 +39,14 @@ class DataNotFoundError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A labelled image dataset.
+    """A labelled dataset of images or table rows.
 
-    x: float32 ``[N, C, H, W]`` in [0, 1]; y: int64 ``[N]``; ``train_idx``/``eval_idx`` index the two parts.
+    x: float32 ``[N, C, H, W]`` (images in [0, 1]; table rows ``[N, 1, 1, d]`` as read); y: int64 ``[N]``;
+    ``train_idx``/``eval_idx`` index the two parts. ``class_names``: label ``k``'s name (empty: the labels
+    themselves). ``provider``: int64 ``[N]``, each row's data provider as an index into ``provider_names`` (None:
+    no provider column). ``tabular``: x holds table features, which the split standardises by D's mean and std
+    (:func:`~fastdatashapley.data.standardise.standardise_by_train`; ``feature_mean``/``feature_std`` ``[1, 1, d]``
+    are set then). ``source``: the file or folder read, for messages.
     """
 
     name: str
@@ -48,6 +55,18 @@ class Dataset:
     train_idx: np.ndarray
     eval_idx: np.ndarray
     n_classes: int
+    class_names: tuple[str, ...] = ()
+    provider: np.ndarray | None = None
+    provider_names: tuple[str, ...] = ()
+    tabular: bool = False
+    source: str = ""
+    feature_mean: np.ndarray | None = None
+    feature_std: np.ndarray | None = None
+
+    @property
+    def where(self) -> str:
+        """The dataset's name, with the file it came from: for messages."""
+        return f"{self.name} ({self.source})" if self.source else self.name
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -56,29 +75,42 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DataOptions:
-    """Where a loader looks: ``root`` (torchvision root), ``download`` (may fetch), ``source_dir`` (Debian files)."""
+    """Where a loader looks: ``root`` (torchvision root), ``download`` (may fetch), ``source_dir`` (Debian files),
+    and your own files' keys (config keys ``data.<field>``, :mod:`.files`): ``path`` (the file or folder), ``label``,
+    ``features`` and ``provider`` (table columns), ``image_size`` (``(H, W)`` in pixels) and ``channels`` (1 or 3)."""
 
     root: Path = Path("data")
     download: bool = False
     source_dir: Path = Path("/usr/share/datasets/fashion-mnist")
+    path: Path | None = None
+    label: str | None = None
+    features: tuple[str, ...] | None = None
+    provider: str | None = None
+    image_size: tuple[int, int] | None = None
+    channels: int = 3
 
 
 @dataclass(frozen=True)
 class DatasetSource:
     """A registered dataset: ``load(options) -> Dataset``, its image shape and its images per class.
 
-    ``train_counts``/``eval_counts`` are the images per class of the train and eval parts (``shared``: the two
-    parts are the same images, as for digits); the workflow checks the split's sizes against them before any
-    job runs, without reading data. ``None`` skips that check (a plugin that cannot know its sizes).
+    ``in_shape`` is None where the files decide it (your own files). ``train_counts``/``eval_counts`` are the images
+    per class of the train and eval parts (``shared``: the two parts are the same images, as for digits); the
+    workflow checks the split's sizes against them before any job runs, without reading data. ``None`` skips that
+    check (a plugin or a file that cannot know its sizes; the split then checks them). ``keys``: the
+    :class:`DataOptions` file fields (config keys ``data.<key>``) the loader reads, ``required`` those it needs;
+    the workflow refuses the others for this dataset.
     """
 
     name: str
     load: Callable[[DataOptions], Dataset]
-    in_shape: tuple[int, int, int]
+    in_shape: tuple[int, int, int] | None
     train_counts: tuple[int, ...] | None = None
     eval_counts: tuple[int, ...] | None = None
     shared: bool = False
     description: str = ""
+    keys: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
 
 
 #: Every dataset the workflow can load (config key ``data.dataset``), in registration order.
@@ -93,6 +125,7 @@ def load_dataset(
     source_dir: str | os.PathLike = "/usr/share/datasets/fashion-mnist",
     classes: list[int] | None = None,
     downsample: int = 1,
+    **files,
 ) -> Dataset:
     """Load the registered dataset ``name`` (see :data:`DATASETS`).
 
@@ -101,12 +134,15 @@ def load_dataset(
     ``.gz`` files in ``source_dir`` on first use. ``classes`` keeps only those labels, renumbered 0..k-1
     in the given order (small exact-enumeration runs). ``downsample = k`` averages each k x k block of pixels
     (``[N, C, H, W]`` -> ``[N, C, H / k, W / k]``; k must divide H and W): a cheaper service model at large n.
+    ``files``: your own files' :class:`DataOptions` fields (``path``, ``label``, ``features``, ``provider``,
+    ``image_size``, ``channels``), e.g. ``load_dataset("table", path="my.csv", label="y")``.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r} (config key data.dataset); choose one of {', '.join(DATASETS.names())}")
     source = DATASETS.get(name)
-    downsampled_shape(source.in_shape, downsample)  # fail before reading any file
-    ds = source.load(DataOptions(Path(root), bool(download), Path(source_dir)))
+    if source.in_shape is not None:
+        downsampled_shape(source.in_shape, downsample)  # fail before reading any file
+    ds = source.load(DataOptions(Path(root), bool(download), Path(source_dir), **files))
     ds = ds if classes is None else _subset_classes(ds, classes)
     return ds if downsample == 1 else _downsample(ds, downsample)
 
@@ -123,7 +159,7 @@ def downsampled_shape(in_shape: tuple[int, int, int], k: int) -> tuple[int, int,
 def _downsample(ds: Dataset, k: int) -> Dataset:
     c, h, w = downsampled_shape(ds.in_shape, k)
     x = ds.x.reshape(len(ds.x), c, h, k, w, k).mean(axis=(3, 5), dtype=np.float32)
-    return Dataset(ds.name, x, ds.y, ds.train_idx, ds.eval_idx, ds.n_classes)
+    return replace(ds, x=x)
 
 
 def _subset_classes(ds: Dataset, classes: list[int]) -> Dataset:
@@ -134,7 +170,10 @@ def _subset_classes(ds: Dataset, classes: list[int]) -> Dataset:
     keep = relabel[ds.y] >= 0
     new_index = np.cumsum(keep) - 1
     part = lambda idx: new_index[idx[keep[idx]]]  # noqa: E731
-    return Dataset(ds.name, ds.x[keep], relabel[ds.y[keep]].astype(np.int64), part(ds.train_idx), part(ds.eval_idx), len(classes))
+    names = tuple(ds.class_names[c] for c in classes) if ds.class_names else ()
+    provider = None if ds.provider is None else ds.provider[keep]
+    return replace(ds, x=ds.x[keep], y=relabel[ds.y[keep]].astype(np.int64), train_idx=part(ds.train_idx),
+                   eval_idx=part(ds.eval_idx), n_classes=len(classes), class_names=names, provider=provider)
 
 
 def _digits(options: DataOptions) -> Dataset:
@@ -241,8 +280,13 @@ for _source in (
     DATASETS.register(_source)
 
 
+#: The config keys ``data.<key>`` of your own files (:class:`DataOptions` fields), which a dataset declares it reads.
+FILE_KEYS = ("path", "label", "features", "provider", "image_size", "channels")
+
+
 def load_configured(cfg: dict) -> Dataset:
     """:func:`load_dataset` from the workflow's ``data`` config section."""
+    files = {key: tuple(cfg[key]) if isinstance(cfg[key], list) else cfg[key] for key in FILE_KEYS if key in cfg}
     return load_dataset(cfg["dataset"], cfg.get("root", "data"), download=cfg.get("download", False),
                         source_dir=cfg.get("source_dir", "/usr/share/datasets/fashion-mnist"), classes=cfg.get("classes"),
-                        downsample=cfg.get("downsample", 1))
+                        downsample=cfg.get("downsample", 1), **files)

@@ -39,20 +39,20 @@ def make_split(ds: Dataset, n_train: int, n_test: int, n_needed: int, seed: int)
     """
     m = ds.n_classes
     if n_train % m:
-        raise ValueError(f"split.n_train = {n_train} is not divisible by the number of classes ({m}) of {ds.name}")
+        raise ValueError(f"split.n_train = {n_train} is not divisible by the number of classes ({m}) of {ds.where}")
     rng = np.random.default_rng(seed)
-    train = _balanced(ds.y, ds.train_idx, n_train // m, m, rng, "split.n_train", ds.name)
+    train = _balanced(ds.y, ds.train_idx, n_train // m, m, rng, "split.n_train", ds.where)
     eval_idx = np.setdiff1d(ds.eval_idx, train)
     if n_test % m == 0:
-        test = _balanced(ds.y, eval_idx, n_test // m, m, rng, "split.n_test", ds.name)
+        test = _balanced(ds.y, eval_idx, n_test // m, m, rng, "split.n_test", ds.where)
     else:
         if n_test > len(eval_idx):
-            raise ValueError(f"split.n_test = {n_test} exceeds the {len(eval_idx)} eval images of {ds.name}")
+            raise ValueError(f"split.n_test = {n_test} exceeds the {len(eval_idx)} eval images of {ds.where}")
         test = np.sort(rng.choice(eval_idx, n_test, replace=False))
     rest = rng.permutation(np.setdiff1d(eval_idx, test))
     if n_needed > len(rest):
         raise ValueError(
-            f"split.n_pool + split.n_val = {n_needed} exceeds the {len(rest)} eval images of {ds.name} left "
+            f"split.n_pool + split.n_val = {n_needed} exceeds the {len(rest)} eval images of {ds.where} left "
             f"after D and the test set"
         )
     return Split(train.astype(np.int64), test.astype(np.int64), rest.astype(np.int64))

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base.checks import check_batch_size, check_pixels
+from ..base.checks import check_batch_size, check_features, check_pixels
 from ..base.devices import resolve_device
 from ..base.predict import predict_chunked
 from ..engine.service import ServiceModel
@@ -103,7 +103,8 @@ class Explainer:
     # -- input checks ----------------------------------------------------------------------------
     def check_images(self, x: Any, name: str = "image") -> np.ndarray:
         """``x`` ``[B, C, H, W]`` (or one ``[C, H, W]``) as float32; ValueError for a wrong shape or channels, values
-        that are not numbers, NaN or Inf, or pixels outside [0, 1] (the training range; the CLI checks the same)."""
+        that are not numbers, NaN or Inf, or pixels outside [0, 1] (the training range; the CLI checks the same).
+        Table rows (``[B, 1, 1, d]``) are standardised features: any finite values."""
         x = np.asarray(x)
         c, h, w = self.in_shape
         if x.ndim == 3:
@@ -113,6 +114,8 @@ class Explainer:
                 f"{name} shape {list(x.shape)} does not fit this explainer, which takes [B, {c}, {h}, {w}] "
                 f"({c} channel{'s' if c > 1 else ''} of {h}x{w} pixels)"
             )
+        if (c, h) == (1, 1):  # table rows [B, 1, 1, d], standardised: any finite values
+            return check_features(x, name)
         return check_pixels(x, name)
 
     def check_labels(self, labels: Any, count: int) -> np.ndarray:

@@ -5,20 +5,23 @@ and requires every number to be finite. The schema checks types, ranges and name
 what depends on the dataset and the machine: that ``split.n_train`` divides into the classes, that the split asks
 for no more images than the dataset has, that the designs stay within bounds (``coalitions.exact``'s 2^n, the
 number of shard jobs, the size of the masks), that a positive ``noise.fraction`` flips at least one label, that
-the budget study's budgets give KernelSHAP at least n coalitions, and that ``device: cuda`` has a CUDA device.
+the budget study's budgets give KernelSHAP at least n coalitions, that the file keys (``data.path``, ``data.label``,
+...) are those the dataset reads and its ``data.path`` exists, and that ``device: cuda`` has a CUDA device.
 Each problem is one :class:`ConfigError` line that names the config key and its limit; :func:`schema_error_message`
 turns a schema violation into such a line too.
 
 Dataset sizes come from the dataset registry (:data:`fastdatashapley.data.DATASETS`: images per class in the
-train and eval parts), so no data file is read; ``data.classes`` subsets select from it. No Snakemake here.
+train and eval parts), so no data file is read; ``data.classes`` subsets select from it. Your own files' sizes are
+not known before they are read: the split job checks them. No Snakemake here.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from ..data import DATASETS, downsampled_shape
+from ..data import DATASETS, FILE_KEYS, downsampled_shape
 from ..games.designs import DESIGNS
 
 #: Values (mappings, lists and scalars, counted as YAML aliases expand them) a config may hold; the shipped ones
@@ -46,11 +49,13 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
     """
     data, split = config["data"], config["split"]
     counts = class_counts(data["dataset"], data.get("classes"))
+    _check_file_keys(data)
     if counts is not None:
         _check_split(data["dataset"], split, *counts)
-    if "downsample" in data:
+    in_shape = DATASETS.get(data["dataset"]).in_shape
+    if "downsample" in data and in_shape is not None:  # a file's shape is checked when it is read
         try:
-            downsampled_shape(DATASETS.get(data["dataset"]).in_shape, data["downsample"])
+            downsampled_shape(in_shape, data["downsample"])
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     _check_designs(config)
@@ -96,6 +101,23 @@ def _walk(config: Any) -> Iterator[tuple[str, Any, int]]:
         else:
             continue
         stack.extend((f"{key}.{k}" if key else str(k), v, depth + 1) for k, v in items)
+
+
+def _check_file_keys(data: Mapping[str, Any]) -> None:
+    """The file keys (``data.path``, ``.label``, ...) that ``data.dataset`` reads and needs, and nothing else: its
+    registry entry's ``keys`` and ``required``; ``data.path`` must exist (relative to the working directory)."""
+    name = data["dataset"]
+    source = DATASETS.get(name)
+    extra = [k for k in FILE_KEYS if k in data and k not in source.keys]
+    if extra:
+        takes = f"it takes {', '.join(f'data.{k}' for k in source.keys)}" if source.keys else "it reads no files"
+        raise ConfigError(f"data.{extra[0]} does not apply to data.dataset = {name} ({takes})")
+    missing = [k for k in source.required if k not in data]
+    if missing:
+        raise ConfigError(f"data.dataset = {name} needs data.{missing[0]} ({source.description})")
+    if "path" in data and not Path(data["path"]).exists():
+        raise ConfigError(f"data.path = {data['path']}: no such file or folder (from the working directory "
+                          f"{Path.cwd()})")
 
 
 def _check_designs(config: Mapping[str, Any]) -> None:

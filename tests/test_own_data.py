@@ -20,6 +20,7 @@ from fastdatashapley.data import (
     make_split,
     standardise_by_train,
 )
+from fastdatashapley.explainers import Explainer
 from fastdatashapley.workflow.config_checks import ConfigError
 from fastdatashapley.workflow.config_schema import check_workflow_config
 
@@ -277,7 +278,8 @@ def test_a_csv_of_your_own_runs_end_to_end(tmp_path):
     config = write_config(
         tmp_path / "table.yaml", run="table",
         data={"dataset": "table", "path": str(csv), "label": "diagnosis", "provider": "clinic"},
-        service={"arch": "digits_mlp", "epochs": 20}, explainers={"methods": ["fds"], "max_epochs": 10},
+        service={"arch": "digits_mlp", "epochs": 20}, explainers={"methods": ["fds", "gfds+"], "max_epochs": 10},
+        grouping={"kind": "provider"},
         baselines={"methods": ["loo", "random"], "scopes": ["per_sample"]},
         evaluation={"grid_samples": 2, "lds": {"subsets": 10}, "grouping_study": False, "curve_step": 0.1,
                     "curve_max": 0.5},
@@ -293,6 +295,11 @@ def test_a_csv_of_your_own_runs_end_to_end(tmp_path):
     assert np.array_equal(split["provider_train"], split["idx_train"] % 3)
     assert read_json(run / "service_model.json")["test_accuracy"] > 0.8
     loss, lds = pd.read_csv(run / "tables/value_loss.csv"), pd.read_csv(run / "tables/lds.csv")
-    assert {"fds", "loo/per_sample", "random/per_sample"} == set(loss["method"])
-    assert {"fds", "loo/per_sample", "random/per_sample", "noise_ceiling"} == set(lds["method"])
+    assert {"fds", "gfds+", "loo/per_sample", "random/per_sample"} == set(loss["method"])
+    assert {"fds", "gfds+", "loo/per_sample", "random/per_sample", "noise_ceiling"} == set(lds["method"])
     assert {"fds", "loo/per_sample"} <= set(pd.read_csv(run / "tables/cost.csv")["method"])
+    groups = read_json(run / "groups.json")["groups"]  # GFDS+ plays the providers
+    assert [sorted(split["provider_train"][g].tolist()) for g in groups] == [[0] * len(groups[0]), [1] * len(groups[1]),
+                                                                           [2] * len(groups[2])]
+    explainer = Explainer.load(run / "explainers/fds.pt")
+    assert explainer.providers == ["a", "b", "c"] and explainer.provider_of().tolist() == split["provider_train"].tolist()

@@ -20,6 +20,8 @@ settings = ExplainerSettings.from_config(p.settings, seed=p.seed, dataset=p.data
 ctx = ExplainerContext(method, table, probes, ServiceModel.load(inp.model), split["x_train"], split["y_train"],
                        settings, groups)
 explainer, result = fit(method, ctx, split["x_test"])
+if "provider_train" in split:  # a table's data.provider: the CLI's explain --pay pays providers
+    explainer.meta["providers"] = {"names": split["provider_names"].tolist(), "of_point": split["provider_train"].tolist()}
 explainer.save(snakemake.output.explainer)  # noqa: F821
 log.info("%s: %d epochs in %.1f s, best validation loss %.3g", method, result.info["epochs"],
          result.info["seconds"], result.info["best_val_loss"])

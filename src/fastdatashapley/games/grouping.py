@@ -3,6 +3,8 @@
 Kinds (:data:`KINDS`):
 
 * ``label``: one group per class present in y (``n_groups`` and the feature view are ignored).
+* ``provider``: one group per data provider of D (``providers [n]``, e.g. a table's ``data.provider`` column):
+  GFDS+ then values providers as players (paper section 2.1).
 * ``kmeans`` / ``spectral``: scikit-learn clustering into ``n_groups`` groups of one feature view
   (:data:`FEATURES`): ``pixels`` (flattened images), ``outputs`` (the service model's softmax) or
   ``embeddings`` (the service model's penultimate layer: the input of its last Linear layer, the output
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("label", "kmeans", "spectral")
+KINDS = ("label", "provider", "kmeans", "spectral")
 FEATURES = ("pixels", "outputs", "embeddings")
 
 
@@ -78,12 +80,13 @@ def make_groups(
     *,
     service: Any = None,
     seed: int = 0,
+    providers: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Partition range(n) into groups of the training set ``x [n, C, H, W]``, ``y [n]`` (see the module docstring).
 
     ``kind`` in :data:`KINDS`; ``view`` in :data:`FEATURES` (ignored for ``label``); ``n_groups`` in [2, n]
     (ignored for ``label``); ``service`` (a :class:`~fastdatashapley.engine.service.ServiceModel`) for the
-    ``outputs`` and ``embeddings`` views. Deterministic under ``seed``.
+    ``outputs`` and ``embeddings`` views; ``providers [n]`` for ``provider``. Deterministic under ``seed``.
     """
     y = np.asarray(y).ravel()
     x = np.asarray(x)
@@ -93,6 +96,12 @@ def make_groups(
         raise ValueError("cannot group an empty training set")
     if kind == "label":
         labels = y
+    elif kind == "provider":
+        if providers is None:
+            raise ValueError("grouping kind 'provider' needs each training point's provider (config key data.provider)")
+        labels = np.asarray(providers).ravel()
+        if labels.shape != y.shape:
+            raise ValueError(f"providers must have shape [{len(y)}], got {list(labels.shape)}")
     elif kind in ("kmeans", "spectral"):
         if not 2 <= int(n_groups) <= len(y):
             raise ValueError(f"grouping n_groups must lie in [2, n = {len(y)}], got {n_groups}")

@@ -58,6 +58,8 @@ def check_config(config: Mapping[str, Any], *, check_device: bool = True) -> Non
             downsampled_shape(in_shape, data["downsample"])
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    if config.get("grouping", {}).get("kind") == "provider" and not data.get("provider"):
+        raise ConfigError("grouping.kind: provider needs data.provider (a table column naming each row's provider)")
     _check_designs(config)
     _check_noise(config.get("noise") or {}, split["n_train"])
     _check_budget_curve(config.get("budget_curve") or {}, split["n_train"])

@@ -10,21 +10,27 @@ run when the signal arrives is a condition of the test, not of the machine's spe
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
 import stat
+import struct
 import subprocess
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_cli import run, saved  # noqa: F401  (saved: a small FDS explainer file, built once for this module)
+from test_hostile_input import capped
 from workflow_helpers import (GROUP, JOB, SNAKEMAKE, CI_CONFIG, HeldRun, copy_run, dry_run_jobs, hold_config,
                               results_digest, snakemake, undo)
 
 from fastdatashapley.base.io import load_npz, save_npz, write_json
+from fastdatashapley.cli import read_image
 from fastdatashapley.engine.service import ServiceModel
 from fastdatashapley.engine.training import TrainerSpec, init_state
 from fastdatashapley.engine.utility_table import UtilityTable
@@ -150,9 +156,6 @@ def test_a_full_disk_fails_every_writer_and_leaves_no_partial_file(tmp_path):
             assert sorted(disk.iterdir()) == [filler], name
 
 
-@pytest.mark.xfail(strict=True, reason="issue 26's io.atomic_path: a write that fails for want of space names no "
-                                       "file ('[Errno 28] No space left on device'), and torch.save's error does "
-                                       "not even say the disk is full ('unexpected pos 704 vs 598')")
 @pytest.mark.parametrize("name", ["save_npz", "torch.save"])
 def test_a_full_disk_error_names_the_file(tmp_path, name):
     with tmpfs(tmp_path / "disk", "64k") as disk:
@@ -228,8 +231,6 @@ def test_a_read_only_folder_fails_every_writer_and_keeps_the_old_file(tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == sorted(file for file, _ in writers().values())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 26's io.atomic_path: the error names its temporary file "
-                                       "('.a.npz.k4mqnoev.npz'), not the file being written")
 def test_a_read_only_folder_error_names_the_file(tmp_path):
     with read_only(tmp_path):
         with pytest.raises(OSError) as info:
@@ -316,3 +317,141 @@ def test_non_finite_utilities_stop_each_explainer_before_it_trains(ci_run, tmp_p
         assert last.startswith(error) and "NaN or infinite" in last, (method, last)
         assert not (work / RUN / f"explainers/{method}.pt").exists()
         assert not (work / RUN / f"values/per_sample/{method}.npz").exists()
+
+
+# -- PNG inputs to the CLI: 16-bit, RGBA, palette, 1x1, decompression bombs -----------------------------------------
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png(path: Path, width: int, height: int, depth: int, colour: int, idat: bytes, extra: bytes = b"") -> Path:
+    """A PNG written by hand: IHDR (``depth``, colour type ``colour``), the chunks ``extra``, one IDAT holding the
+    deflated scanlines ``idat``, IEND. Pillow cannot write 16-bit colour, and would take gigabytes for a bomb."""
+    ihdr = struct.pack(">2I5B", width, height, depth, colour, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + png_chunk(b"IDAT", idat)
+                     + png_chunk(b"IEND", b""))
+    return path
+
+
+def scanlines(rows: np.ndarray) -> bytes:
+    """Deflated PNG scanlines (filter 0) of ``rows`` ``[H, W * samples]``, big-endian as PNG stores them."""
+    big = rows.astype(rows.dtype.newbyteorder(">"))
+    return zlib.compress(b"".join(b"\0" + row.tobytes() for row in big))
+
+
+def deflated_zeros(size: int) -> bytes:
+    """A zlib stream of ``size`` zero bytes (about a thousandth of that), built 1 MiB at a time."""
+    c = zlib.compressobj(9)
+    return b"".join(c.compress(bytes(2**20)) for _ in range(size // 2**20)) + c.flush()
+
+
+@pytest.fixture(scope="module")
+def grey(saved) -> np.ndarray:
+    """The saved explainer's test image as 8-bit grey levels ``[8, 8]``."""
+    return np.round(saved["quantised"] * 255).astype(np.uint8)
+
+
+def explain_line(capsys, saved, image: Path) -> tuple[int, str, str]:
+    """``fastdatashapley explain --json`` of ``image`` with the saved explainer: (status, stdout, stderr)."""
+    return run(capsys, "explain", "--explainer", saved["path"], "--image", image, "--json")
+
+
+def test_sixteen_bit_pngs(saved, grey, capsys, tmp_path):
+    """16-bit grayscale is read at full depth (/ 65535); 16-bit RGB, which Pillow reads at 8 bits, is accepted
+    when it is grey, and refused in one line when it is colour."""
+    levels = grey.astype(np.uint16) * 256 + np.arange(64, dtype=np.uint16).reshape(8, 8)  # low bytes that matter
+    path = write_png(tmp_path / "grey16.png", 8, 8, 16, 0, scanlines(levels))
+    assert np.array_equal(read_image(path, (1, 8, 8))[0], levels / np.float32(65535))
+    np.save(tmp_path / "grey16.npy", (levels / np.float32(65535))[None])
+    code, out, _ = explain_line(capsys, saved, path)
+    from_npy = json.loads(explain_line(capsys, saved, tmp_path / "grey16.npy")[1])
+    assert code == 0 and {**json.loads(out), "image": None} == {**from_npy, "image": None}
+    rgb = np.repeat(levels, 3, axis=1)  # [8, 8 * 3]: R = G = B
+    path = write_png(tmp_path / "rgb16.png", 8, 8, 16, 2, scanlines(rgb))
+    assert np.array_equal(read_image(path, (1, 8, 8))[0], (levels >> 8) / np.float32(255))  # the high byte
+    rgb[:, 1::3] = 65535 - rgb[:, 1::3]
+    path = write_png(tmp_path / "colour16.png", 8, 8, 16, 2, scanlines(rgb))
+    code, out, err = explain_line(capsys, saved, path)
+    assert (code, out) == (2, "") and err == (f"fastdatashapley: error: image file {path} is a colour (RGB) PNG; this "
+                                              "explainer takes 1 channel of 8x8 pixels: convert it to grayscale "
+                                              "first\n"), err
+
+
+def test_rgba_and_palette_pngs(saved, grey, capsys, tmp_path):
+    """Alpha is dropped and a palette is looked up: grey ones read as the grey image, colour ones are one line."""
+    from PIL import Image
+
+    alpha = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4  # alpha of every level, 0 (transparent) included
+    Image.fromarray(np.stack([grey] * 3 + [alpha], -1), "RGBA").save(tmp_path / "grey_rgba.png")
+    palette = Image.fromarray(grey).convert("P")  # a palette of grey entries
+    palette.save(tmp_path / "grey_palette.png")
+    with Image.open(tmp_path / "grey_palette.png") as img:
+        assert img.mode == "P"
+    expected = read_image(saved["folder"] / "x.png", (1, 8, 8))
+    for name in ("grey_rgba.png", "grey_palette.png"):
+        assert np.array_equal(read_image(tmp_path / name, (1, 8, 8)), expected), name
+        code, out, _ = explain_line(capsys, saved, tmp_path / name)
+        assert code == 0 and json.loads(out)["top"], name
+    colour = np.stack([grey, grey[::-1], grey, alpha], -1)
+    Image.fromarray(colour, "RGBA").save(tmp_path / "colour_rgba.png")
+    Image.fromarray(colour[..., :3]).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "colour_palette.png")
+    for name, mode in (("colour_rgba.png", "RGBA"), ("colour_palette.png", "P")):
+        code, out, err = explain_line(capsys, saved, tmp_path / name)
+        assert (code, out) == (2, "") and err == (f"fastdatashapley: error: image file {tmp_path / name} is a colour "
+                                                  f"({mode}) PNG; this explainer takes 1 channel of 8x8 pixels: "
+                                                  "convert it to grayscale first\n"), err
+
+
+def test_a_one_pixel_and_a_damaged_png_are_one_line(saved, capsys, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot.png")
+    valid = scanlines(np.zeros((8, 8), np.uint8))
+    cases = {
+        write_png(tmp_path / "truncated.png", 8, 8, 8, 0, valid[:5]): "image file is truncated",
+        tmp_path / "dot.png": "is 1x1 pixels (width x height); this explainer takes 8x8; resize it first",
+        write_png(tmp_path / "depth.png", 8, 8, 16, 3, valid): "IHDR declares colour type 3 at bit depth 16",
+        write_png(tmp_path / "empty.png", 0, 8, 8, 0, valid): "IHDR declares 0x8 pixels",
+    }
+    (tmp_path / "text.png").write_text("not an image")
+    cases[tmp_path / "text.png"] = "not a PNG file (no PNG signature)"
+    for path, message in cases.items():
+        code, out, err = explain_line(capsys, saved, path)
+        assert (code, out) == (2, "") and err.count("\n") == 1, err
+        assert err.startswith(f"fastdatashapley: error: ") and str(path) in err and message in err, err
+
+
+def test_decompression_bombs_are_one_line_in_bounded_memory(saved, tmp_path):
+    """A 1 MiB PNG of 30000x30000 pixels (900 MB of grey) is refused from its header; a text or ICC chunk that
+    inflates to 1 GiB stops at Pillow's limit; an 8x8 image whose pixel data inflates to 1 GiB decodes its 64
+    pixels and no more. Each in a child capped 256 MiB above its imports."""
+    side, rows = 30000, 100
+    c = zlib.compressobj(9)
+    block = c.compress(bytes((1 + side) * rows)) + c.flush(zlib.Z_FULL_FLUSH)  # grey rows, filter 0, all zero
+    adler = (((1 + side) * side % 65521) << 16) | 1
+    bomb = write_png(tmp_path / "bomb.png", side, side, 8, 0,
+                     b"\x78\xda" + block * (side // rows) + c.flush() + struct.pack(">I", adler))
+    zeros, pixels = deflated_zeros(2**30), scanlines(np.zeros((8, 8), np.uint8))
+    text = write_png(tmp_path / "text.png", 8, 8, 8, 0, pixels, png_chunk(b"zTXt", b"Comment\0\0" + zeros))
+    icc = write_png(tmp_path / "icc.png", 8, 8, 8, 0, pixels, png_chunk(b"iCCP", b"icc\0\0" + zeros))
+    long = write_png(tmp_path / "long.png", 8, 8, 8, 0, zeros)
+    assert max(p.stat().st_size for p in (bomb, text, icc, long)) < 2**21
+    child = capped("from fastdatashapley.cli import main", """
+        for path in sys.argv[2:]:
+            print("status", main(["explain", "--explainer", sys.argv[1], "--image", path, "--top", "1"]))
+        """, 256, str(saved["path"]), str(bomb), str(text), str(icc), str(long))
+    lines = [line for line in child.out.splitlines() if not line.startswith("CAPPED")]
+    errors = [line for line in lines if line.startswith("fastdatashapley: error:")]
+    too_large = "Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK"
+    assert errors == [
+        f"fastdatashapley: error: image file {bomb} is 30000x30000 pixels (width x height); this explainer takes "
+        "8x8; resize it first (nothing is resized here)",
+        f"fastdatashapley: error: cannot read image file {text}: {too_large}",
+        f"fastdatashapley: error: cannot read image file {icc}: {too_large}",
+    ], child.out
+    assert [line for line in lines if line.startswith("status")] == ["status 2"] * 3 + ["status 0"], child.out
+    assert "DecompressionBomb" not in child.out and "Traceback" not in child.out, child.out
+    assert child.seconds < 10 and child.growth_mib < 64, child

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import ROOT, dry_run_jobs, snakemake, write_config
+from workflow_helpers import ROOT, copy_run, dry_run_jobs, snakemake, write_config
 
 from fastdatashapley.workflow.config_checks import ConfigError, check_config
 from fastdatashapley.workflow.config_schema import complete_schema, validate_config
@@ -157,13 +157,16 @@ def test_the_study_adds_its_jobs_only_when_budgets_are_set(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_small_budget_curve_run(tmp_path):
+def test_a_small_budget_curve_run(ci_run, tmp_path):
+    """The study added to a finished ci run (a copy of conftest's): it runs its own jobs only."""
     budgets, n = [32, 64], 20
+    work = copy_run(ci_run, tmp_path / "work")
     cfg = write_config(tmp_path / "c.yaml", budget_curve={"budgets": budgets})
+    assert set(dry_run_jobs(work, cfg)) == {*STUDY_RULES, "all"}  # the main run's jobs are up to date
     target = "results/ci/tables/budget_curve.csv"
-    proc = snakemake(tmp_path, target, config=cfg)
+    proc = snakemake(work, target, config=cfg)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    r = tmp_path / "results" / "ci"
+    r = work / "results" / "ci"
     frame = pd.read_csv(r / "tables" / "budget_curve.csv")
     assert tuple(frame.columns) == CURVE_COLUMNS
     methods = ["fds", "gfds+", "tmc/per_sample", "kernelshap/per_sample"]

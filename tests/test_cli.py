@@ -160,6 +160,6 @@ def test_info_and_the_console_script(saved, capsys):
     if not script.exists():
         pytest.skip(f"console script not installed next to {sys.executable}")
     proc = subprocess.run([str(script), "explain", "--explainer", str(saved["path"]), "--image", str(saved["folder"] / "x.npy"),
-                           "--top", "3", "--json"], capture_output=True, text=True, timeout=120, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+                           "--top", "3", "--json"], capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["top"]) == 3

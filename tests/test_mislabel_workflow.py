@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import snakemake, write_config
+from workflow_helpers import SEEDS_RUN, snakemake, write_config
 
 from fastdatashapley.data import load_dataset, make_split
 from fastdatashapley.base.io import load_npz
 
 pytestmark = pytest.mark.slow
 RUN = "results/ci"
-NOISE = {"fraction": 0.1, "seed": 0}
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.0])
@@ -35,13 +34,10 @@ def test_split_flips_the_configured_fraction(tmp_path, fraction):
     assert f"noise: {flipped.size} of 100 labels of D flipped" in log
 
 
-def test_mislabel_table_and_figure(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", noise=NOISE, explainers={"methods": ["fds"]},
-                       baselines={"methods": ["loo", "random"]})
-    targets = [f"{RUN}/tables/mislabel.csv", f"{RUN}/figures/mislabel.png"]
-    proc = snakemake(tmp_path, *targets, config=cfg)
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    table = pd.read_csv(tmp_path / RUN / "tables/mislabel.csv")
+def test_mislabel_table_and_figure(noisy_seeds_run):
+    """The first seed's table of conftest's run (noise.fraction 0.1): FDS, LOO and random in both scopes."""
+    r = noisy_seeds_run / SEEDS_RUN
+    table = pd.read_csv(r / "tables/mislabel.csv")
     assert list(table.columns) == ["method", "auroc", "auroc_ci_low", "auroc_ci_high", "f1_at_k", "n_flipped"]
     assert table["method"].tolist() == ["fds", "loo/global", "random/global", "loo/per_sample", "random/per_sample"]
     assert (table["n_flipped"] == 2).all()  # 0.1 of ci's n = 20
@@ -50,10 +46,10 @@ def test_mislabel_table_and_figure(tmp_path):
     ci = table[per_sample]
     assert ((ci["auroc_ci_low"] <= ci["auroc"]) & (ci["auroc"] <= ci["auroc_ci_high"])).all()
     assert table.loc[~per_sample, ["auroc_ci_low", "auroc_ci_high"]].isna().all().all()
-    assert (tmp_path / RUN / "tables/mislabel.md").read_text().startswith("| method | auroc |")
+    assert (r / "tables/mislabel.md").read_text().startswith("| method | auroc |")
     for ext in ("png", "pdf"):
-        assert (tmp_path / RUN / f"figures/mislabel.{ext}").stat().st_size > 1000
-    assert "explainers scored on 60 pool images" in (tmp_path / RUN / "logs/mislabel_table.log").read_text()
+        assert (r / f"figures/mislabel.{ext}").stat().st_size > 1000
+    assert "explainers scored on 60 pool images" in (r / "logs/mislabel_table.log").read_text()
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.1])

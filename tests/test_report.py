@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from fastdatashapley.evaluation.tables import benchmark_seconds, method_key, to_markdown, value_loss_tables, write_table
-from fastdatashapley.evaluation.figures import plot_accuracy_vs_exact, plot_top_contributors, plot_value_loss
+from fastdatashapley.evaluation.figures import (FIGURE_FORMATS, plot_accuracy_vs_exact, plot_top_contributors,
+                                                plot_value_loss, pyplot, save_figure)
 
 
 def test_tables_round_trip(tmp_path):
@@ -51,6 +52,19 @@ def test_figures_are_written(tmp_path):
             path = tmp_path / f"{stem}.{ext}"
             assert path.stat().st_size > 1000
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_figure_gives_the_same_bytes_every_time(tmp_path, monkeypatch):
+    """No creation date and no random SVG ids: a rerun (or a resumed run) rewrites its figures bit for bit."""
+    fig, ax = pyplot().subplots()
+    ax.plot([0, 1, 2], [1, 0, 2], label="fds")
+    ax.legend()
+    for fmt in FIGURE_FORMATS:
+        for name, day in (("a", 0), ("b", 1)):  # a date, if one were written, would differ (matplotlib reads it)
+            monkeypatch.setenv("SOURCE_DATE_EPOCH", str(86400 * day))
+            save_figure(fig, tmp_path / f"{name}.{fmt}")
+        assert (tmp_path / f"a.{fmt}").read_bytes() == (tmp_path / f"b.{fmt}").read_bytes(), fmt
+    pyplot().close(fig)
 
 
 def test_value_loss_table_has_bootstrap_cis_and_paired_wilcoxon_p_values():

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import dry_run_jobs, snakemake, write_config
+from workflow_helpers import copy_run, dry_run_jobs, snakemake, write_config
 
 from fastdatashapley.base.io import load_npz, load_values, read_json
 from fastdatashapley.engine.utility_table import UtilityTable
 
 pytestmark = pytest.mark.slow
 RUN = "results/ci"
-
-
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory) -> Path:
-    """One complete run of the ci workflow, shared by the tests of this module (read-only for them)."""
-    workdir = tmp_path_factory.mktemp("ci")
-    proc = snakemake(workdir)
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    return workdir
 
 
 def test_artifacts(ci_run):
@@ -74,10 +62,8 @@ def test_rerun_is_a_no_op(ci_run):
 
 @pytest.fixture
 def edited(ci_run, tmp_path):
-    """A copy of the finished run, so that dry runs with edited configs do not disturb other tests."""
-    work = tmp_path / "work"
-    shutil.copytree(ci_run, work, symlinks=True)
-    return work
+    """A copy of the finished run (conftest's ``ci_run``), so that edited configs do not disturb other tests."""
+    return copy_run(ci_run, tmp_path / "work")
 
 
 def test_editing_one_baseline_reruns_only_it_and_downstream(edited, tmp_path):

@@ -13,7 +13,9 @@ Images are never resized or converted between colour and grayscale; they must ma
 * ``.npy``: ``[C, H, W]``, ``[1, C, H, W]``, or ``[H, W]`` for 1-channel explainers; values in [0, 1].
 * ``.png``: H x W pixels. Grayscale PNGs (modes 1, L, LA, I;16) feed 1-channel explainers; RGB(A) and
   palette PNGs feed 3-channel ones, and also 1-channel ones when all three channels are equal (a lossless
-  grayscale). Alpha is dropped. 8-bit values are divided by 255, 16-bit ones by 65535.
+  grayscale). Alpha is dropped. 8-bit values are divided by 255, 16-bit grayscale ones by 65535; Pillow reads
+  16-bit colour and grayscale-alpha PNGs at 8 bits. The size is read from the PNG header before any pixel is
+  decoded.
 
 Errors (bad file, shape, channels, value range, label, amount, a file that cannot be written) print one line to
 stderr and exit with status 2. ``--json`` is strict JSON: never ``NaN`` or ``Infinity``.
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .base.checks import check_pixels, check_regular_file
-from .base.io import read_npy_header
+from .base.io import read_npy_header, read_png_header
 from .explainers.model import Explainer
 from .explainers.payout import MAX_AMOUNT, POLICIES, provider_totals, split_payment
 
@@ -70,26 +72,25 @@ def _read_npy(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarr
 
 
 def _read_png(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarray:
+    """A PNG image. Its size is read from its IHDR chunk before Pillow opens it, so the pixels of an image of the
+    wrong size (a decompression bomb among them) are never decoded; any error of the decoder (a damaged or
+    truncated file, a text or ICC chunk that inflates past Pillow's limits) is one line naming the file."""
     from PIL import Image
 
     c, h, w = in_shape
     try:
-        with Image.open(path) as img:  # lazy: reads the header only, so the size is checked before any decoding
-            if img.size != (w, h):
-                raise ValueError(f"image file {path} is {img.width}x{img.height} pixels (width x height); this "
-                                 f"explainer takes {w}x{h}; resize it first (nothing is resized here)")
+        with open(path, "rb") as f:
+            width, height, depth, _ = read_png_header(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read image file {path}: {exc}") from exc
+    if (width, height) != (w, h):
+        raise ValueError(f"image file {path} is {width}x{height} pixels (width x height); this explainer takes "
+                         f"{w}x{h}; resize it first (nothing is resized here)")
+    try:
+        with Image.open(path, formats=["PNG"]) as img:
             img.load()
             mode = img.mode
-            if mode in ("1", "L", "LA"):
-                arr, scale = np.asarray(img.convert("L")), 255.0
-            elif mode.startswith("I;16"):
-                arr, scale = np.asarray(img).astype(np.float32), 65535.0
-            elif mode in ("RGB", "RGBA", "P", "PA"):
-                arr, scale = np.asarray(img.convert("RGB")), 255.0
-            else:
-                raise ValueError(f"PNG mode {mode} is not supported (use grayscale or RGB)")
-    except ValueError:
-        raise
+            arr, scale = _png_levels(img, depth)
     except Exception as exc:
         raise ValueError(f"cannot read image file {path}: {exc}") from exc
     arr = arr.astype(np.float32) / scale
@@ -101,6 +102,19 @@ def _read_png(path: Path, in_shape: tuple[int, int, int], want: str) -> np.ndarr
     elif x.shape[0] != c:
         raise ValueError(f"image file {path} is a grayscale ({mode}) PNG; this explainer takes {want}: convert it to RGB first")
     return x
+
+
+def _png_levels(img, depth: int) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+    """The decoded PNG ``img`` as an array (``[H, W]`` grey or ``[H, W, 3]`` RGB, alpha dropped) and the level
+    that is 1: 65535 for 16-bit grayscale, else 255 (Pillow reads 16-bit colour and grey-alpha at 8 bits)."""
+    mode = img.mode
+    if mode in ("1", "L", "LA"):
+        return np.asarray(img.convert("L")), 255.0
+    if mode.startswith("I"):  # 16-bit grayscale: I;16 (or I from an older Pillow)
+        return np.asarray(img).astype(np.float32), 65535.0 if depth == 16 else 255.0
+    if mode in ("RGB", "RGBA", "P", "PA"):
+        return np.asarray(img.convert("RGB")), 255.0
+    raise ValueError(f"PNG mode {mode} is not supported (use grayscale or RGB)")
 
 
 def explain(args: argparse.Namespace) -> dict:

@@ -151,6 +151,32 @@ def read_npy_header(f: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(shape), dtype
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: PNG colour types (IHDR) by name, and the bit depths each allows (PNG specification, section 11.2.2).
+PNG_COLOUR_TYPES = {0: ("grayscale", (1, 2, 4, 8, 16)), 2: ("RGB", (8, 16)), 3: ("palette", (1, 2, 4, 8)),
+                    4: ("grayscale-alpha", (8, 16)), 6: ("RGBA", (8, 16))}
+
+
+def read_png_header(f: BinaryIO) -> tuple[int, int, int, str]:
+    """Width, height, bit depth and colour type name that an open PNG file declares in its IHDR chunk, read from
+    the first 33 bytes only; ValueError for anything else (not a PNG, a bad IHDR, a depth its type does not
+    allow)."""
+    head = f.read(33)
+    if head[:8] != PNG_SIGNATURE:
+        raise ValueError("not a PNG file (no PNG signature)")
+    length, kind = int.from_bytes(head[8:12], "big"), head[12:16]
+    if len(head) < 33 or kind != b"IHDR" or length != 13:
+        raise ValueError("its first chunk is not a 13-byte IHDR (a truncated or damaged PNG)")
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    depth, colour = head[24], head[25]
+    if width == 0 or height == 0:
+        raise ValueError(f"IHDR declares {width}x{height} pixels")
+    name, depths = PNG_COLOUR_TYPES.get(colour, (None, ()))
+    if name is None or depth not in depths:
+        raise ValueError(f"IHDR declares colour type {colour} at bit depth {depth}, which PNG does not allow")
+    return width, height, depth, name
+
+
 def _member_problem(path: str | os.PathLike) -> str | None:
     """Why the ``.npz`` at ``path`` could make a reader allocate more than the file holds, or None: a compressed
     member, or one whose ``.npy`` header declares more bytes than the member has (read from the headers only)."""

@@ -19,6 +19,9 @@ from .tables import method_key
 
 #: Figure formats :func:`save_figure` writes, chosen by the file's suffix.
 FIGURE_FORMATS = ("png", "pdf", "svg")
+#: savefig metadata without the creation time, so a figure's bytes depend on its content only (a resumed run's
+#: figures are bit-identical to an uninterrupted run's).
+_NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
 BUDGET_COLUMNS = ("method", "retrainings", "mean", "ci_low", "ci_high")
 
 
@@ -38,8 +41,11 @@ def save_figure(fig, path: str | os.PathLike) -> None:
     if fmt not in FIGURE_FORMATS:
         names = ", ".join(f".{f}" for f in FIGURE_FORMATS[:-1]) + f" or .{FIGURE_FORMATS[-1]}"
         raise ValueError(f"figure file {path} must end in {names}")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+    import matplotlib
+
+    # svg.hashsalt: fixed ids for the SVG's clip paths and markers instead of random ones
+    with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "fastdatashapley"}):
+        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=_NO_DATE.get(fmt))
 
 
 def save_figures(fig, stem: str | os.PathLike) -> None:

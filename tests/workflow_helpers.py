@@ -145,6 +145,13 @@ def dry_run_jobs(workdir: Path, config: Path) -> dict[str, int]:
     return counts
 
 
+def _default_signals() -> None:
+    """SIGINT and SIGQUIT at their default in the child: a suite started in the background (``cmd &`` in a script)
+    inherits them ignored, and Ctrl-C would then never reach the held job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class HeldRun:
     """snakemake in a session of its own whose job with log ``log`` (relative to ``workdir``) is held when it logs
     a line that starts with ``line`` (tests/hold_plugin.py; ``config`` must list :data:`HOLD_PLUGIN` in
@@ -156,7 +163,8 @@ class HeldRun:
         env = {**os.environ, "FDS_HOLD": str(self.folder), "FDS_HOLD_LOG": str(workdir / log), "FDS_HOLD_LINE": line}
         with open(self.output, "w") as out:
             self.proc = subprocess.Popen(snakemake_command(workdir, *args, config=config, cores=cores), stdout=out,
-                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                         stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                         preexec_fn=_default_signals)
 
     def __enter__(self) -> "HeldRun":
         return self

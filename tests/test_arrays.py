@@ -1,4 +1,4 @@
-"""The one-call API (fastdatashapley.fit_explainer_from_arrays) against a real workflow run, and provider payouts."""
+"""The one-call API (fastdatashapley.workflow.arrays.fit_explainer_from_arrays) against a real workflow run, and provider payouts."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from workflow_helpers import snakemake, write_config
 
-import fastdatashapley
 from fastdatashapley.base.io import load_npz, load_values
 from fastdatashapley.cli import main
 from fastdatashapley.data import POOL, VALIDATION
 from fastdatashapley.explainers.payout import provider_totals
+from fastdatashapley.workflow.arrays import fit_explainer_from_arrays
 
 RUN = "results/ci"
 #: The ci config with its kernel design in one engine block (the API trains every row in blocks of 256, as
@@ -36,7 +36,7 @@ def fds_run(tmp_path_factory) -> Path:
 def test_the_one_call_gives_the_workflows_values(fds_run):
     split, probes = load_npz(fds_run / "split.npz"), load_npz(fds_run / "probes.npz")
     role = probes["role"]
-    explainer = fastdatashapley.fit_explainer_from_arrays(
+    explainer = fit_explainer_from_arrays(
         split["x_train"], split["y_train"], probes["x"][role == POOL], x_val=probes["x"][role == VALIDATION],
         budget=128, service=SERVICE, explainers={k: v for k, v in EXPLAINERS.items() if k != "methods"},
         seed=0, device="cpu", progress=False)
@@ -54,7 +54,7 @@ def small_explainer():
     d = load_digits()
     x, y = (d.images / 16.0).astype(np.float32), d.target
     providers = np.array(["acme", "bolt", "cargo", "dyn", "echo"])[np.arange(40) % 5]
-    return fastdatashapley.fit_explainer_from_arrays(
+    return fit_explainer_from_arrays(
         x[:40], y[:40], x[40:80], budget=64, providers=providers, service={"epochs": 3, "lr": 0.01, "batch_size": 10},
         explainers={"max_epochs": 2, "patience": 1}, device="cpu", progress=False), x[100:103, None]
 
@@ -120,4 +120,4 @@ def test_bad_arrays_and_settings_are_named(kwargs, message):
             "x_pool": np.zeros((30, 1, 8, 8), np.float32)}
     args.update({k: kwargs.pop(k) for k in list(kwargs) if k in args})
     with pytest.raises(ValueError, match=message):
-        fastdatashapley.fit_explainer_from_arrays(**args, **kwargs, progress=False)
+        fit_explainer_from_arrays(**args, **kwargs, progress=False)

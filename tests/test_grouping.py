@@ -42,7 +42,7 @@ def test_clustering_recovers_planted_clusters(kind):
 
 def test_every_kind_and_view_partitions_deterministically(digits):
     x, y, service = digits
-    assert set(KINDS) == {"label", "kmeans", "spectral"} and set(FEATURES) == {"pixels", "outputs", "embeddings"}
+    assert set(KINDS) == {"label", "provider", "kmeans", "spectral"} and set(FEATURES) == {"pixels", "outputs", "embeddings"}
     for kind in ("kmeans", "spectral"):
         for view in FEATURES:
             groups = make_groups(kind, view, x, y, 4, service=service, seed=3)
@@ -50,6 +50,15 @@ def test_every_kind_and_view_partitions_deterministically(digits):
             assert np.array_equal(np.sort(np.concatenate(groups)), np.arange(len(y)))
             again = make_groups(kind, view, x, y, 4, service=service, seed=3)
             assert [g.tolist() for g in groups] == [g.tolist() for g in again]
+
+
+def test_provider_groups_are_the_providers_points(digits):
+    x, y, _ = digits
+    providers = np.arange(len(y)) % 3
+    groups = make_groups("provider", "pixels", x, y, 2, providers=providers)
+    assert [g.tolist() for g in groups] == [np.flatnonzero(providers == j).tolist() for j in range(3)]
+    with pytest.raises(ValueError, match="data.provider"):
+        make_groups("provider", "pixels", x, y, 2)
 
 
 def test_feature_views_are_what_they_say(digits):

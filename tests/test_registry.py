@@ -59,7 +59,8 @@ def test_builtin_registries_hold_the_paper_in_report_order():
     assert METHODS.get("loo").design == "loo" and METHODS.get("tmc").design is None
     assert DESIGNS.names() == ("kernel", "gfds", "gfds_plus", "exact", "loo", "lds", "lds_retest", "banzhaf",
                                "datamodel")
-    assert DATASETS.names() == ("digits", "mnist", "fashion-mnist", "cifar10")
+    assert DATASETS.names() == ("digits", "mnist", "fashion-mnist", "cifar10", "image_folder", "npz", "table",
+                                "breast_cancer", "wine")
     assert sum(DATASETS.get("digits").train_counts) == 1797
 
 

@@ -18,12 +18,3 @@ __version__ = "0.1.0"
 #: The layers, lowest first (the top-level ``cli`` module is the last).
 LAYERS = ("base", "data", "games", "engine", "explainers", "methods", "evaluation", "workflow", "cli")
 
-
-def __getattr__(name: str):
-    """``fastdatashapley.fit_explainer_from_arrays``: the one-call API (:mod:`.workflow.arrays`), imported on first
-    use so that ``import fastdatashapley`` stays light."""
-    if name == "fit_explainer_from_arrays":
-        from .workflow.arrays import fit_explainer_from_arrays
-
-        return fit_explainer_from_arrays
-    raise AttributeError(f"module 'fastdatashapley' has no attribute {name!r}")

@@ -244,6 +244,46 @@ def test_gfds_plus_split_values_groups_and_shares_them_evenly(game, tmp_path):
     assert np.array_equal(Explainer.load(tmp_path / "g.pt").values(test), v)
 
 
+def test_gfds_plus_values_providers_as_players_of_a_closed_form_provider_game(game):
+    """Three providers own interleaved points (point i belongs to provider i % 3). The game is played by providers:
+    v(T) = f_0 + gain * u_x(T) / u_x(all), u_x(T) = sum_{j in T} a_j(x) + sum_{j<k in T} b_jk, whose Shapley values
+    are gain * (a_j + b_j. / 2) / u_x(all) (checked by exact enumeration). GFDS+ on the provider groups recovers them,
+    and ``provider_values`` sums each provider's points back to its value."""
+    from games import pairwise
+
+    from fastdatashapley.games.estimators.exact import exact
+    from fastdatashapley.games.grouping import make_groups
+
+    owner = np.arange(N) % 3
+    groups = make_groups("provider", "pixels", game["x_train"], game["y_train"], 2, providers=owner)
+    assert [g.tolist() for g in groups] == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]]
+    b = np.array([[0, 0.6, 0.2], [0.6, 0, 0.4], [0.2, 0.4, 0]])
+    probes, service = game["probes"], game["service"]
+    null, grand = service.null_proba(probes).astype(np.float64), service.proba(probes).astype(np.float64)
+    a = np.exp(2.0 * np.eye(3)[grand.argmax(1)])  # provider j matters most where f_D predicts class j
+    a /= a.sum(1, keepdims=True)  # [P, 3], moves with the image
+    closed = np.stack([pairwise(row, b)[1] for row in a]) / (1 + b.sum() / 2)  # [P, 3]: u_x(all) = 1 + 1.2
+    for p in (0, 7):
+        assert np.allclose(exact(lambda t, p=p: pairwise(a[p], b)[0](t) / (1 + b.sum() / 2), 3), closed[p], atol=1e-12)
+    proper = all_masks(3)[1:-1]  # the 6 proper provider coalitions (kernel weights are equal at 3 players)
+    u = np.stack([pairwise(row, b)[0](proper) for row in a], 1) / (1 + b.sum() / 2)  # [6, P]
+    util = null[None] + u[:, :, None] * (grand - null)[None]
+    table = UtilityTable(expand_groups(groups, proper, N), util, null, grand, np.arange(len(probes)), {"design": "t"})
+    explainer = fit(game, table, "gfds+", groups=groups, variant="split")
+    explainer.meta["providers"] = {"names": ["p0", "p1", "p2"], "of_point": owner.tolist()}
+    test = game["role"] == TEST
+    labels = grand[test].argmax(1)
+    got = explainer.provider_values(probes[test], labels)
+    gain = (grand - null)[test, labels][:, None]
+    shares, flat = got / gain, np.broadcast_to(closed[test].mean(0), (test.sum(), 3))
+    # the shares move with the prediction; the learned ones follow them (a constant share fits far worse)
+    assert got.shape == (test.sum(), 3) and pearson(shares, closed[test]) > 0.85 > 0.5 > pearson(flat, closed[test])
+    assert np.abs(shares - closed[test]).mean() < 0.5 * np.abs(flat - closed[test]).mean()
+    assert np.allclose(got.sum(1), gain[:, 0], atol=1e-12, rtol=0)  # efficiency over providers
+    paid = explainer.pay(probes[test][0], 90.0, label=int(labels[0]))
+    assert set(paid) == {"p0", "p1", "p2"} and np.isclose(sum(paid.values()), 90.0)
+
+
 def test_gfds_plus_penalty_pulls_values_inside_a_group_together(game):
     def spread(e):
         v = e.values(game["test"])

@@ -96,6 +96,48 @@ def test_the_cli_pays_providers(small_explainer, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["providers"] == 5
 
 
+def test_gfds_plus_plays_the_providers_given_as_an_array():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x, y = (d.images / 16.0).astype(np.float32), d.target
+    owner = np.array(["acme", "bolt", "cargo", "dyn"])[np.arange(40) % 4]
+    explainer = fit_explainer_from_arrays(
+        x[:40], y[:40], x[40:80], method="gfds+", budget=14, providers=owner,
+        service={"epochs": 3, "lr": 0.01, "batch_size": 10}, explainers={"max_epochs": 2, "patience": 1},
+        device="cpu", progress=False)
+    assert [g.tolist() for g in explainer.groups] == [list(range(j, 40, 4)) for j in range(4)]
+    assert explainer.variant == "split" and explainer.net_config["n_out"] == 4  # one output per provider
+    values, paid = explainer.values_for(x[100:103, None]), explainer.provider_values(x[100:103, None])
+    for j in range(4):  # each provider's value is shared evenly by its points
+        np.testing.assert_allclose(values[:, j::4], np.repeat(paid[:, j:j + 1] / 10, 10, axis=1), atol=1e-12)
+    assert list(explainer.pay(x[100, None], 10.0)) == ["acme", "bolt", "cargo", "dyn"]
+
+
+def test_table_rows_are_standardised_as_in_training_and_bad_rows_are_named():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal([5.0, -200.0, 0.01], [1.0, 50.0, 0.001], size=(80, 3))
+    mean, std = raw[:40].mean(0), raw[:40].std(0)
+    rows = (raw - mean) / std
+    explainer = fit_explainer_from_arrays(
+        rows[:40], (raw[:40, 0] > 5).astype(int), rows[40:], budget=64,
+        service={"arch": "digits_mlp", "epochs": 3, "lr": 0.01, "batch_size": 10},
+        explainers={"max_epochs": 2, "patience": 1}, device="cpu", progress=False)
+    explainer.meta["features"] = {"names": ["a", "b", "c"], "mean": mean.tolist(), "std": std.tolist()}
+    frame = pd.DataFrame(raw[40:43], columns=["a", "b", "c"]).assign(extra="x")[["c", "extra", "a", "b"]]
+    x = explainer.table_rows(frame)
+    assert x.shape == (3, 1, 1, 3) and x.dtype == np.float32
+    np.testing.assert_allclose(x[:, 0, 0], rows[40:43], rtol=1e-6, atol=1e-6)
+    for bad, message in [(frame.drop(columns="b"), "t.csv: no column 'b'"),
+                         (frame.assign(a=["1", "2", "x"]), "t.csv: column 'a' is not numeric"),
+                         (frame.assign(c=[0.0, np.nan, 1.0]), "t.csv: column 'c' is missing or not finite in data row 2"),
+                         (frame.iloc[:0], "t.csv: the table has no rows")]:
+        with pytest.raises(ValueError, match=message):
+            explainer.table_rows(bad, "t.csv")
+
+
 def test_provider_totals_on_known_values():
     values = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, -0.5, 0.0, 2.0]])
     np.testing.assert_array_equal(provider_totals(values, np.array([1, 0, 1, 2]), 4), [[2, 4, 4, 0], [-0.5, 0.5, 2, 0]])

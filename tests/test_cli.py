@@ -138,17 +138,23 @@ def test_images_must_match_the_explainer(saved, capsys, tmp_path):
 
 def test_other_errors_exit_with_status_2(saved, capsys, tmp_path):
     image = saved["folder"] / "x.npy"
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
     for argv, message in [
         (["--explainer", saved["path"], "--image", image, "--label", 3], "label 3 is out of range: .*0..2"),
         (["--explainer", tmp_path / "none.pt", "--image", image], "none.pt does not exist"),
         (["--explainer", image, "--image", image], "x.npy"),
         (["--explainer", saved["path"], "--image", image, "--top", 0], "--top must be >= 1"),
         (["--explainer", saved["path"], "--image", image, "--grid", tmp_path / "g.gif"], "must end in .png, .pdf or .svg"),
+        (["--explainer", saved["path"], "--row", rows], "explainer fds was not trained on a table"),
+        (["--explainer", saved["path"], "--row", image], r"--row .*x.npy: a table row is read from a .csv or .parquet"),
+        (["--explainer", saved["path"], "--row", tmp_path / "no.csv"], "--row .*no.csv does not exist"),
     ]:
         code, _, err = run(capsys, "explain", *argv)
         assert code == 2 and __import__("re").search(message, err), err
-    with pytest.raises(SystemExit):
-        main(["explain", "--explainer", str(saved["path"]), "--image", str(image), "--negative", "drop"])
+    for extra in (["--negative", "drop"], ["--row", str(rows)]):  # argparse: a bad choice; --image and --row both
+        with pytest.raises(SystemExit):
+            main(["explain", "--explainer", str(saved["path"]), "--image", str(image), *extra])
     capsys.readouterr()
 
 

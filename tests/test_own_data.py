@@ -3,6 +3,7 @@ datasets; their one-line errors; table features standardised by D alone; and a r
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -266,18 +267,31 @@ def test_file_keys_are_checked_before_any_job(tmp_path, data, message):
 # -- a real run ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_a_csv_of_your_own_runs_end_to_end(tmp_path):
-    """A CSV of scikit-learn's breast cancer table with a provider column, valued by FDS, LOO and random values."""
-    from sklearn.datasets import load_breast_cancer
+def providers_table(n: int = 1000, providers: int = 20) -> pd.DataFrame:
+    """A synthetic table of ``n`` rows: eight numeric features on very different scales, a text column, a
+    two-class string label and ``providers`` clinics, each owning every ``providers``-th row."""
+    from sklearn.datasets import make_classification
 
-    table = load_breast_cancer(as_frame=True).frame
-    table["clinic"] = np.array(["a", "b", "c"])[np.arange(len(table)) % 3]
-    table["diagnosis"] = np.where(table.pop("target") == 1, "benign", "malignant")
+    x, y = make_classification(n, n_features=8, n_informative=5, class_sep=1.5, random_state=0)
+    table = pd.DataFrame(x * np.logspace(-2, 3, 8) + np.arange(8) * 7.0, columns=[f"m{j}" for j in range(8)])
+    table["note"] = [f"visit {i}" for i in range(n)]
+    table["outcome"] = np.where(y == 1, "recovered", "relapsed")
+    table["clinic"] = [f"clinic-{i % providers:02d}" for i in range(n)]
+    return table
+
+
+@pytest.mark.slow
+def test_a_csv_of_your_own_goes_from_file_to_provider_payouts(tmp_path, capsys):
+    """A CSV of 1,000 rows and 20 providers, valued by FDS, GFDS+ on provider groups, LOO and random values through
+    the workflow; then the CLI explains one raw row of the file and pays the 20 providers."""
+    from fastdatashapley.cli import main
+
+    table = providers_table()
     csv = write_csv(tmp_path / "patients.csv", table)
     config = write_config(
         tmp_path / "table.yaml", run="table",
-        data={"dataset": "table", "path": str(csv), "label": "diagnosis", "provider": "clinic"},
+        data={"dataset": "table", "path": str(csv), "label": "outcome", "provider": "clinic"},
+        split={"n_train": 60, "n_pool": 60, "n_val": 20, "n_test": 10, "pool_correct_only": False},
         service={"arch": "digits_mlp", "epochs": 20}, explainers={"methods": ["fds", "gfds+"], "max_epochs": 10},
         grouping={"kind": "provider"},
         baselines={"methods": ["loo", "random"], "scopes": ["per_sample"]},
@@ -288,18 +302,44 @@ def test_a_csv_of_your_own_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = tmp_path / "work/results/table"
     split = load_npz(run / "split.npz")
-    assert split["x_train"].shape == (20, 1, 1, 30) and split["feature_mean"].shape == (1, 1, 30)
+    names = [f"clinic-{j:02d}" for j in range(20)]
+    assert split["x_train"].shape == (60, 1, 1, 8) and split["feature_mean"].shape == (1, 1, 8)
     assert np.allclose(split["x_train"].mean(0), 0, atol=1e-5)  # standardised by D
-    assert split["class_names"].tolist() == ["benign", "malignant"]
-    assert split["provider_names"].tolist() == ["a", "b", "c"]
-    assert np.array_equal(split["provider_train"], split["idx_train"] % 3)
-    assert read_json(run / "service_model.json")["test_accuracy"] > 0.8
+    assert split["class_names"].tolist() == ["recovered", "relapsed"]
+    assert split["feature_names"].tolist() == [f"m{j}" for j in range(8)]  # the text column is no feature
+    assert split["provider_names"].tolist() == names
+    assert np.array_equal(split["provider_train"], split["idx_train"] % 20)
+    assert read_json(run / "service_model.json")["test_accuracy"] > 0.7
     loss, lds = pd.read_csv(run / "tables/value_loss.csv"), pd.read_csv(run / "tables/lds.csv")
     assert {"fds", "gfds+", "loo/per_sample", "random/per_sample"} == set(loss["method"])
     assert {"fds", "gfds+", "loo/per_sample", "random/per_sample", "noise_ceiling"} == set(lds["method"])
     assert {"fds", "loo/per_sample"} <= set(pd.read_csv(run / "tables/cost.csv")["method"])
-    groups = read_json(run / "groups.json")["groups"]  # GFDS+ plays the providers
-    assert [sorted(split["provider_train"][g].tolist()) for g in groups] == [[0] * len(groups[0]), [1] * len(groups[1]),
-                                                                           [2] * len(groups[2])]
+    groups = read_json(run / "groups.json")["groups"]  # GFDS+ plays the providers present in D
+    assert sorted(len(set(split["provider_train"][g].tolist())) for g in groups) == [1] * len(groups)
+    assert len(groups) == len(np.unique(split["provider_train"]))
     explainer = Explainer.load(run / "explainers/fds.pt")
-    assert explainer.providers == ["a", "b", "c"] and explainer.provider_of().tolist() == split["provider_train"].tolist()
+    assert explainer.providers == names and explainer.provider_of().tolist() == split["provider_train"].tolist()
+
+    # the CLI reads a raw row of the file (columns in any order, extra columns ignored) and pays the providers
+    k = int(split["idx_test"][1])
+    query = write_csv(tmp_path / "query.csv", table.iloc[[5, k]][["note", "clinic", *reversed(table.columns[:8])]])
+    fds = str(run / "explainers/fds.pt")
+    assert main(["explain", "--explainer", fds, "--row", str(query), "--row-index", "1", "--pay", "100",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["row"] == str(query) and result["row_index"] == 1
+    paid = result["payments"]["providers"]
+    assert sorted(paid) == names and sum(paid.values()) == pytest.approx(100.0)
+    values = explainer.values_for(split["x_test"][1:2])[0]  # the same row as the workflow standardised it
+    assert result["top"][0]["value"] == pytest.approx(values.max(), rel=1e-4, abs=1e-7)
+    expected = explainer.pay(split["x_test"][1], 100.0, label=result["label"])
+    assert paid == pytest.approx(expected, rel=1e-4, abs=1e-4)
+    absent = set(names) - {names[j] for j in split["provider_train"]}
+    assert all(paid[a] == 0 for a in absent) and {r["provider"] for r in result["providers"]} == set(names)
+    assert main(["explain", "--explainer", fds, "--row", str(query), "--top", "3"]) == 0
+    assert "top 3 of 20 providers" in capsys.readouterr().out
+    bad = write_csv(tmp_path / "bad.csv", table.iloc[[5]].drop(columns="m3"))
+    assert main(["explain", "--explainer", fds, "--row", str(bad)]) == 2
+    assert f"--row {bad}: no column 'm3'" in capsys.readouterr().err
+    assert main(["explain", "--explainer", fds, "--row", str(query), "--row-index", "2"]) == 2
+    assert "--row-index 2 is out of range" in capsys.readouterr().err

@@ -6,6 +6,11 @@ top contributors (rank, training index, training label, value and, with ``--pay`
 section 2.1), and can draw the image beside its top training images (paper Figures 5 and 6).
 Without ``--label`` the service model's predicted label is explained.
 
+For an explainer trained on a table (``data.dataset: table``), ``--row FILE.csv|.parquet [--row-index K]`` gives the
+input instead of ``--image``: data row K (0-based) of a table with the explainer's feature columns, raw as in
+the training file; they are standardised by D's mean and std, as in training. Where the table had a
+``data.provider`` column, the output also ranks the providers and ``--pay`` pays them.
+
 ``fastdatashapley info --explainer FILE [--json]`` prints what an explainer file holds.
 
 Images are never resized or converted between colour and grayscale; they must match the explainer:
@@ -117,6 +122,26 @@ def _png_levels(img, depth: int) -> tuple[np.ndarray, float]:  # type: ignore[no
     raise ValueError(f"PNG mode {mode} is not supported (use grayscale or RGB)")
 
 
+def read_row(path: str | Path, index: int, explainer: Explainer) -> np.ndarray:
+    """Data row ``index`` (0-based) of the CSV or Parquet file ``path`` as the explainer's input ``[1, 1, 1, d]``:
+    its feature columns, standardised as in training (:meth:`Explainer.table_rows`)."""
+    import pandas as pd
+
+    path = Path(path)
+    check_regular_file(path, "--row")
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"--row {path}: a table row is read from a .csv or .parquet file")
+    try:
+        frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except ImportError:
+        raise ValueError(f"--row {path}: reading Parquet needs the package pyarrow (or save the row as CSV)") from None
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"--row {path}: cannot read it as a table ({str(exc).splitlines()[0]})") from None
+    if not 0 <= index < len(frame):
+        raise ValueError(f"--row-index {index} is out of range: {path} has {len(frame)} data rows (0..{len(frame) - 1})")
+    return explainer.table_rows(frame.iloc[[index]], f"--row {path}")
+
+
 def explain(args: argparse.Namespace) -> dict:
     """Run ``explain`` and return the result as a dict (printed by :func:`main`)."""
     if args.top < 1:
@@ -124,7 +149,10 @@ def explain(args: argparse.Namespace) -> dict:
     if args.pay is not None and not (np.isfinite(args.pay) and 0 <= args.pay <= MAX_AMOUNT):
         raise ValueError(f"--pay must be a finite amount >= 0 and at most {MAX_AMOUNT:g}, got {args.pay}")
     explainer = Explainer.load(args.explainer)
-    x = explainer.check_images(read_image(args.image, explainer.in_shape)[None])
+    if args.row is not None:
+        x = read_row(args.row, args.row_index, explainer)
+    else:
+        x = explainer.check_images(read_image(args.image, explainer.in_shape)[None])
     predicted = int(explainer.predict(x)[0])
     label = predicted if args.label is None else int(explainer.check_labels(args.label, 1)[0])
     values = explainer.values(x)[0, :, label]  # [n]
@@ -135,7 +163,8 @@ def explain(args: argparse.Namespace) -> dict:
          **({"payment": float(shares[i])} if shares is not None else {})}
         for r, i in enumerate(order)
     ]
-    result = {"image": str(args.image), "label": label, "predicted": predicted, "method": explainer.method,
+    given = {"row": str(args.row), "row_index": args.row_index} if args.row is not None else {"image": str(args.image)}
+    result = {**given, "label": label, "predicted": predicted, "method": explainer.method,
               "dataset": explainer.dataset, "n": explainer.n, "sum_of_values": float(values.sum()), "top": rows}
     if shares is not None:
         result["payments"] = {"amount": args.pay, "policy": args.negative, "shares": shares.tolist()}
@@ -143,6 +172,8 @@ def explain(args: argparse.Namespace) -> dict:
         result["providers"] = provider_rows(explainer, values, args)
         if shares is not None:
             result["payments"]["providers"] = {r["provider"]: r["payment"] for r in result["providers"]}
+    if args.grid and args.row is not None:
+        raise ValueError("--grid draws images; a table row has none (leave out --grid)")
     if args.grid:
         from .evaluation.figures import plot_top_contributors, save_figure
 
@@ -196,7 +227,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("explain", help="value every training point for one image")
     e.add_argument("--explainer", required=True, help="explainer file (results/<run>/explainers/<method>.pt)")
-    e.add_argument("--image", required=True, help=".png or .npy image of exactly the explainer's input shape")
+    given = e.add_mutually_exclusive_group(required=True)
+    given.add_argument("--image", help=".png or .npy image of exactly the explainer's input shape")
+    given.add_argument("--row", help=".csv or .parquet table with the explainer's raw feature columns (tables)")
+    e.add_argument("--row-index", type=int, default=0, help="which data row of --row to explain (0-based, default 0)")
     e.add_argument("--label", type=int, help="label to explain (default: the service model's prediction)")
     e.add_argument("--top", type=int, default=10, help="how many top contributors to show (default 10)")
     e.add_argument("--pay", type=float, help="amount paid for this prediction, split among the training points")

@@ -22,6 +22,9 @@ ctx = ExplainerContext(method, table, probes, ServiceModel.load(inp.model), spli
 explainer, result = fit(method, ctx, split["x_test"])
 if "provider_train" in split:  # a table's data.provider: the CLI's explain --pay pays providers
     explainer.meta["providers"] = {"names": split["provider_names"].tolist(), "of_point": split["provider_train"].tolist()}
+if "feature_names" in split:  # a table's columns and D's scaling: the CLI's explain --row reads raw table rows
+    explainer.meta["features"] = {"names": split["feature_names"].tolist(), "mean": split["feature_mean"].ravel().tolist(),
+                                  "std": split["feature_std"].ravel().tolist()}
 explainer.save(snakemake.output.explainer)  # noqa: F821
 log.info("%s: %d epochs in %.1f s, best validation loss %.3g", method, result.info["epochs"],
          result.info["seconds"], result.info["best_val_loss"])

@@ -1,7 +1,8 @@
 """Rule split: draw the service training set D and the evaluation test samples (seeded); with noise.fraction > 0,
 flip that fraction of D's labels (metrics.flip_labels, on noise.seed's own stream). Every method trains on the
 saved y_train (noisy); y_train_clean and the flipped indices are kept for the mislabel table. Table features are
-standardised by D's mean and std (data.standardise_by_train), saved as feature_mean and feature_std [1, 1, d]; a
+standardised by D's mean and std (data.standardise_by_train), saved as feature_mean and feature_std [1, 1, d]
+with the columns' names (feature_names); a
 table's data providers are saved as provider_train (each point of D's code) and provider_names."""
 
 import numpy as np
@@ -25,6 +26,8 @@ log.info("noise: %d of %d labels of D flipped (noise.fraction = %g, noise.seed =
 extra = {}
 if ds.feature_mean is not None:
     extra.update(feature_mean=ds.feature_mean, feature_std=ds.feature_std)
+    if ds.feature_names:
+        extra["feature_names"] = np.array(ds.feature_names)
     log.info("features standardised by D's mean and std (%d features)", ds.feature_mean.size)
 if ds.class_names:
     extra["class_names"] = np.array(ds.class_names)

@@ -46,7 +46,8 @@ class Dataset:
     themselves). ``provider``: int64 ``[N]``, each row's data provider as an index into ``provider_names`` (None:
     no provider column). ``tabular``: x holds table features, which the split standardises by D's mean and std
     (:func:`~fastdatashapley.data.standardise.standardise_by_train`; ``feature_mean``/``feature_std`` ``[1, 1, d]``
-    are set then). ``source``: the file or folder read, for messages.
+    are set then). ``feature_names``: a table's feature columns, in order (empty otherwise). ``source``: the file
+    or folder read, for messages.
     """
 
     name: str
@@ -62,6 +63,7 @@ class Dataset:
     source: str = ""
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
+    feature_names: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:

@@ -80,7 +80,7 @@ def table_dataset(frame, label: str, features: Sequence[str] | None = None, prov
     n = len(y)
     return Dataset(name, x.reshape(n, 1, 1, len(features)), y, np.arange(n), np.arange(n), len(class_names),
                    class_names=class_names, provider=codes, provider_names=provider_names, tabular=True,
-                   source=source)
+                   source=source, feature_names=tuple(features))
 
 
 def load_table(path: str | os.PathLike, label: str, features: Sequence[str] | None = None,

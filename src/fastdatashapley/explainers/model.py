@@ -118,6 +118,31 @@ class Explainer:
             return check_features(x, name)
         return check_pixels(x, name)
 
+    def table_rows(self, frame: Any, source: str = "table") -> np.ndarray:
+        """Raw rows of a table (a pandas DataFrame with this explainer's feature columns, ``meta["features"]``;
+        other columns are ignored) as its inputs ``[B, 1, 1, d]`` float32, standardised by D's mean and std as in
+        training. ValueError naming ``source`` and the column for a missing, non-numeric or non-finite feature."""
+        own = self.meta.get("features")
+        if own is None:
+            raise ValueError(f"explainer {self.method} was not trained on a table with named feature columns "
+                             "(data.dataset: table); give its inputs as arrays")
+        names = list(own["names"])
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{source}: no column {missing[0]!r} (the explainer's features are {', '.join(names)})")
+        for c in names:
+            if frame[c].dtype.kind not in "iufb":
+                raise ValueError(f"{source}: column {c!r} is not numeric (dtype {frame[c].dtype})")
+        raw = frame[names].to_numpy(np.float64)
+        if len(raw) == 0:
+            raise ValueError(f"{source}: the table has no rows")
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            row, col = map(int, np.argwhere(bad)[0])
+            raise ValueError(f"{source}: column {names[col]!r} is missing or not finite in data row {row + 1}")
+        x = ((raw - np.asarray(own["mean"], np.float64)) / np.asarray(own["std"], np.float64)).astype(np.float32)
+        return self.check_images(x[:, None, None, :], source)
+
     def check_labels(self, labels: Any, count: int) -> np.ndarray:
         """``labels`` as int64 ``[count]`` in [0, m); a scalar is broadcast."""
         arr = np.asarray(labels)

@@ -24,6 +24,7 @@ from ..engine.utility_table import compute_table
 from ..explainers import Explainer
 from ..explainers.training import ExplainerSettings
 from ..games.designs import DESIGNS, design_options, sample
+from ..games.grouping import make_groups
 from ..methods import EXPLAINER, METHODS, ExplainerContext
 from ..methods.explainers import section_settings
 from .config_checks import ConfigError
@@ -78,15 +79,17 @@ def provider_codes(providers: Sequence[Any], n: int) -> tuple[list[str], np.ndar
 
 
 def settings_config(n: int, n_pool: int, n_val: int, method: str, budget: int | None, sections: dict[str, Any],
-                    seed: int, device: str) -> dict[str, Any]:
+                    seed: int, device: str, grouped: bool = False) -> dict[str, Any]:
     """The config a workflow run of these arrays would have, completed and checked by the workflow's schema
-    (:class:`~fastdatashapley.workflow.config_checks.ConfigError` naming the key at fault)."""
+    (:class:`~fastdatashapley.workflow.config_checks.ConfigError` naming the key at fault). ``grouped``: the
+    training points come in groups (the providers), so the group methods (GFDS, GFDS+) may run."""
     if method not in METHODS.names() or METHODS.get(method).kind != EXPLAINER:
         names = ", ".join(m.name for m in METHODS if m.kind == EXPLAINER)
         raise ValueError(f"method {method!r} is not an explainer; choose one of {names}")
     design = METHODS.get(method).design
-    if DESIGNS.get(design).groups:
-        raise ValueError(f"method {method!r} needs groups of training points; use the workflow (config grouping)")
+    if DESIGNS.get(design).groups and not grouped:
+        raise ValueError(f"method {method!r} needs groups of training points: give providers (its groups), or use the "
+                         "workflow (config grouping)")
     unknown = set(sections) - {"service", "approx", "explainers"}
     if unknown:
         raise ValueError(f"unknown settings section {sorted(unknown)[0]!r}; give service, approx or explainers")
@@ -113,7 +116,8 @@ def fit_explainer_from_arrays(x_train: Any, y_train: Any, x_pool: Any, *, x_val:
     ``x_val``, or the last :data:`VALIDATION_SHARE` of ``x_pool``. ``budget``: coalitions (retrainings) of the
     method's design (the config's ``coalitions.<design>``; default the schema's). ``service``, ``approx`` and
     ``explainers``: those config sections' keys, e.g. ``service={"arch": "digits_mlp", "epochs": 20}``
-    (config/README.md). ``providers [n]``: who owns each point; :meth:`Explainer.pay` then pays providers.
+    (config/README.md). ``providers [n]``: who owns each point; :meth:`Explainer.pay` then pays providers, and the
+    group methods (``gfds``, ``gfds+``) take the providers as their groups (GFDS+: providers are the players).
     ``progress`` shows the engine's and the explainer's progress bars.
     """
     x_train, x_pool = as_inputs(x_train, "x_train"), as_inputs(x_pool, "x_pool")
@@ -130,15 +134,17 @@ def fit_explainer_from_arrays(x_train: Any, y_train: Any, x_pool: Any, *, x_val:
     names, codes = provider_codes(providers, len(x_train)) if providers is not None else (None, None)
     sections = {k: v for k, v in (("service", service), ("approx", approx), ("explainers", explainers)) if v}
     try:
-        config = settings_config(len(x_train), len(x_pool), len(x_val), method, budget, sections, seed, device)
+        config = settings_config(len(x_train), len(x_pool), len(x_val), method, budget, sections, seed, device,
+                                 grouped=codes is not None)
     except ConfigError as exc:
         raise ValueError(f"fit_explainer_from_arrays: {exc}") from None
     spec = TrainerSpec(in_shape=tuple(x_train.shape[1:]), n_classes=m, utility="last", **config["service"])
     model = fit_service_model(spec, x_train, y_train, seed=seed, device=device)
     entry = METHODS.get(method)
     design, settings = DESIGNS.get(entry.design), section_settings(method, config["explainers"])
+    groups = make_groups("provider", "pixels", x_train, y_train, 2, providers=codes) if design.groups else None
     masks, _ = sample(design.name, len(x_train), config["coalitions"][design.name], seed, stream=design.name,
-                      options=design_options(design.name, config))
+                      groups=groups, options=design_options(design.name, config))
     trainer_spec = spec if settings["trainer"] == "full" else spec.approx(**config["approx"])
     retrainer = Retrainer(trainer_spec, model.null_state, x_train, y_train, seed=seed + design.reseed, device=device)
     probes = {"x": np.concatenate([x_pool, x_val]),
@@ -146,7 +152,7 @@ def fit_explainer_from_arrays(x_train: Any, y_train: Any, x_pool: Any, *, x_val:
     table = compute_table(retrainer, masks, probes["x"], np.arange(len(probes["x"])), meta={"design": design.name},
                           progress=progress, block=ENGINE_BLOCK)
     fit_settings = ExplainerSettings.from_config(settings, seed=seed, dataset="arrays", device=device, progress=progress)
-    ctx = ExplainerContext(method, table, probes, model, x_train, y_train, fit_settings)
+    ctx = ExplainerContext(method, table, probes, model, x_train, y_train, fit_settings, groups)
     explainer = entry.run(ctx)
     if names is not None:
         explainer.meta["providers"] = {"names": names, "of_point": codes.tolist()}

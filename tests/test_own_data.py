@@ -319,6 +319,11 @@ def test_a_csv_of_your_own_goes_from_file_to_provider_payouts(tmp_path, capsys):
     assert len(groups) == len(np.unique(split["provider_train"]))
     explainer = Explainer.load(run / "explainers/fds.pt")
     assert explainer.providers == names and explainer.provider_of().tolist() == split["provider_train"].tolist()
+    ranked = pd.read_csv(run / "tables/providers.csv")  # the report's provider ranking
+    assert set(ranked["method"]) == set(loss["method"]) and (ranked.groupby("method").size() == 20).all()
+    fds_rank = ranked[ranked["method"] == "fds"]
+    assert fds_rank["rank"].tolist() == list(range(1, 21)) and fds_rank["mean_value"].is_monotonic_decreasing
+    assert fds_rank["points"].sum() == 60 and "top 5 of 20 providers" in (run / "tables/providers.md").read_text()
 
     # the CLI reads a raw row of the file (columns in any order, extra columns ignored) and pays the providers
     k = int(split["idx_test"][1])

@@ -47,3 +47,23 @@ def test_undefined_splits_raise_and_name_the_reason():
         split_payment(np.array([1.0, np.nan]), 1.0)
     with pytest.raises(ValueError, match="amount"):
         split_payment(np.ones(3), float("inf"))
+
+
+def test_providers_are_ranked_by_their_points_summed_values():
+    from fastdatashapley.evaluation.providers import provider_ranking
+
+    of_point = np.array([0, 1, 0, 2])  # provider "c" (3) owns no point
+    per_sample = np.zeros((4, 2, 2))  # [n, T, m]; sample 0 read at label 1, sample 1 at label 0
+    per_sample[:, 0, 1] = [1.0, 3.0, 1.0, -1.0]  # a: 2, b: 3, d: -1
+    per_sample[:, 1, 0] = [2.0, 0.5, 2.0, 0.0]  # a: 4, b: 0.5, d: 0
+    per_sample[:, 0, 0] = 99.0  # another label: never read
+    table = provider_ranking({"fds": per_sample, "loo": np.array([0.0, 1.0, 0.0, 2.0])}, of_point,
+                             ["a", "b", "d", "c"], np.array([1, 0]))
+    fds = table[table["method"] == "fds"]
+    assert fds["provider"].tolist() == ["a", "b", "c", "d"] and fds["rank"].tolist() == [1, 2, 3, 4]
+    assert fds["mean_value"].tolist() == [3.0, 1.75, 0.0, -0.5] and fds["points"].tolist() == [2, 1, 0, 1]
+    assert fds["top_share"].tolist() == [0.5, 0.5, 0.0, 0.0]
+    loo = table[table["method"] == "loo"]  # global values: the same for every sample
+    assert loo["provider"].tolist() == ["d", "b", "a", "c"] and loo["top_share"].tolist() == [1.0, 0, 0, 0]
+    with pytest.raises(ValueError, match="values of fds have 3 training points, the providers 4"):
+        provider_ranking({"fds": np.zeros(3)}, of_point, ["a", "b", "d", "c"], np.array([0]))

@@ -143,7 +143,7 @@ def test_rule_imports_resolve_in_its_env(rule):
 
 
 def test_report_rules_do_not_import_torch():
-    for rule in ("report_tables", "grouping_table"):
+    for rule in ("report_tables", "grouping_table", "provider_table"):
         assert "torch" not in third_party(RULES[rule][1]), rule
 
 

@@ -88,11 +88,41 @@ rule top10_grid:
         "../scripts/top10_grid.py"
 
 
+rule provider_table:
+    input:
+        values=VALUES,
+        split=rules.split.output.split,
+    output:
+        csv=report(
+            MAIN.table("providers.csv"),
+            caption="../report/providers.rst",
+            category="Tables",
+        ),
+        md=MAIN.table("providers.md"),
+    log:
+        MAIN.log("provider_table"),
+    benchmark:
+        MAIN.benchmark("provider_table")
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        valued=VALUED,
+        explainers=EXPLAINER_NAMES,
+    script:
+        "../scripts/provider_table.py"
+
+
 # What rule all builds from this file (patterns over {rundir}; see get_final_output).
 REPORT_TARGETS = [
     rules.report_tables.output.value_loss,
     rules.report_tables.output.cost,
     rules.report_tables.output.figure,
 ] + [fill(rules.top10_grid.output.png, method=m) for m in EXPL["methods"]]
+if DATA.get("provider"):  # a table's data providers: who gets paid, ranked by each method
+    REPORT_TARGETS.append(rules.provider_table.output.csv)
 # The tables each further seed builds and tables/<name>_seeds.csv aggregates (see get_seed_tables).
 REPORT_SEED_TABLES = ["value_loss"]

@@ -130,6 +130,8 @@ def test_table_rows_are_standardised_as_in_training_and_bad_rows_are_named():
     x = explainer.table_rows(frame)
     assert x.shape == (3, 1, 1, 3) and x.dtype == np.float32
     np.testing.assert_allclose(x[:, 0, 0], rows[40:43], rtol=1e-6, atol=1e-6)
+    assert np.array_equal(explainer.values(x), explainer.values(x[:, 0, 0]))  # rows [B, d] are taken as they are
+    assert explainer.pay(x[0, 0, 0], 5.0) == explainer.pay(x[0], 5.0)  # and one row [d]
     for bad, message in [(frame.drop(columns="b"), "t.csv: no column 'b'"),
                          (frame.assign(a=["1", "2", "x"]), "t.csv: column 'a' is not numeric"),
                          (frame.assign(c=[0.0, np.nan, 1.0]), "t.csv: column 'c' is missing or not finite in data row 2"),
@@ -163,3 +165,18 @@ def test_bad_arrays_and_settings_are_named(kwargs, message):
     args.update({k: kwargs.pop(k) for k in list(kwargs) if k in args})
     with pytest.raises(ValueError, match=message):
         fit_explainer_from_arrays(**args, **kwargs, progress=False)
+
+
+def test_the_own_table_benchmark_runs_and_reports_its_figures():
+    """benchmarks/own_table.py on a small table (its README figures come from the default n = 1,000)."""
+    import subprocess
+    import sys
+
+    from workflow_helpers import ROOT
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/own_table.py"), "--n", "100", "--budget", "64"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, second = proc.stdout.strip().splitlines()
+    assert first.startswith("n = 100 rows, 20 providers, budget 64: fit ") and "peak RSS" in first
+    assert "values of 100 new rows [B, n, m] = [100, 100, 2]" in second and "of 100" in second

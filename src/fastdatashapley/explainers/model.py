@@ -104,9 +104,11 @@ class Explainer:
     def check_images(self, x: Any, name: str = "image") -> np.ndarray:
         """``x`` ``[B, C, H, W]`` (or one ``[C, H, W]``) as float32; ValueError for a wrong shape or channels, values
         that are not numbers, NaN or Inf, or pixels outside [0, 1] (the training range; the CLI checks the same).
-        Table rows (``[B, 1, 1, d]``) are standardised features: any finite values."""
+        Table rows (``[B, 1, 1, d]``, ``[B, d]`` or one row ``[d]``) are standardised features: any finite values."""
         x = np.asarray(x)
         c, h, w = self.in_shape
+        if x.ndim in (1, 2) and (c, h) == (1, 1):  # table rows [B, d] or one row [d]
+            x = x.reshape(-1, 1, 1, x.shape[-1])
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w):

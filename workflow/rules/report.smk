@@ -122,9 +122,8 @@ REPORT_TARGETS = [
     rules.report_tables.output.cost,
     rules.report_tables.output.figure,
 ] + [fill(rules.top10_grid.output.png, method=m) for m in EXPL["methods"]]
-if DATA.get(
-    "provider"
-):  # a table's data providers: who gets paid, ranked by each method
+# A table's data providers: who gets paid, ranked by each method.
+if DATA.get("provider"):
     REPORT_TARGETS.append(rules.provider_table.output.csv)
 # The tables each further seed builds and tables/<name>_seeds.csv aggregates (see get_seed_tables).
 REPORT_SEED_TABLES = ["value_loss"]

@@ -21,7 +21,7 @@ rule baseline:
         method=wildcard_pattern(BASELINE_NAMES),
     conda:
         "../envs/torch.yaml"
-    threads: workflow.cores
+    threads: THREADS
     resources:
         mem_mb=8000,
         runtime=240,

@@ -69,7 +69,7 @@ rule shard:
         MAIN.benchmark("shard")
     conda:
         "../envs/torch.yaml"
-    threads: workflow.cores
+    threads: THREADS
     resources:
         mem_mb=8000,
         runtime=120,

@@ -59,7 +59,7 @@ rule service_model:
         MAIN.benchmark("service_model")
     conda:
         "../envs/torch.yaml"
-    threads: workflow.cores
+    threads: THREADS
     resources:
         mem_mb=4000,
         runtime=60,

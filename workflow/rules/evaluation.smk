@@ -25,7 +25,7 @@ rule removal:
         MAIN.benchmark("removal")
     conda:
         "../envs/torch.yaml"
-    threads: workflow.cores
+    threads: THREADS
     resources:
         mem_mb=4000,
         runtime=120,

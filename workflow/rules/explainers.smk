@@ -19,7 +19,7 @@ rule explainer:
         method=wildcard_pattern(EXPLAINER_NAMES),
     conda:
         "../envs/torch.yaml"
-    threads: workflow.cores
+    threads: THREADS
     resources:
         mem_mb=8000,
         runtime=240,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from workflow_helpers import snakemake, write_config
 
@@ -36,10 +37,15 @@ def fds_run(tmp_path_factory) -> Path:
 def test_the_one_call_gives_the_workflows_values(fds_run):
     split, probes = load_npz(fds_run / "split.npz"), load_npz(fds_run / "probes.npz")
     role = probes["role"]
-    explainer = fit_explainer_from_arrays(
-        split["x_train"], split["y_train"], probes["x"][role == POOL], x_val=probes["x"][role == VALIDATION],
-        budget=128, service=SERVICE, explainers={k: v for k, v in EXPLAINERS.items() if k != "methods"},
-        seed=0, device="cpu", progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workflow's jobs train on one thread each (config key threads, default 1)
+    try:
+        explainer = fit_explainer_from_arrays(
+            split["x_train"], split["y_train"], probes["x"][role == POOL], x_val=probes["x"][role == VALIDATION],
+            budget=128, service=SERVICE, explainers={k: v for k, v in EXPLAINERS.items() if k != "methods"},
+            seed=0, device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
     workflow, meta = load_values(fds_run / "values/per_sample/fds.npz")
     ours = explainer.values(split["x_test"]).transpose(1, 0, 2)  # [n, T, m]
     assert len(explainer.history) == meta["epochs"]

@@ -27,6 +27,7 @@ rule baseline:
         runtime=240,
         gpu=GPUS,
     params:
+        threads=config["threads"],  # the thread count moves float rounding: editing it reruns
         settings=lambda wc: BASELINES.get(wc.method, {}),
         seed=seed_of,
         device=config["device"],

@@ -76,6 +76,7 @@ rule shard:
         gpu=GPUS,
     params:
         **shard_params(size=lambda wc: shard_size(wc.design), block=ENGINE_BLOCK),
+        threads=config["threads"],  # the thread count moves float rounding: editing it reruns
     script:
         "../scripts/shard.py"
 

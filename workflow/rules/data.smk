@@ -65,6 +65,7 @@ rule service_model:
         runtime=60,
         gpu=GPUS,
     params:
+        threads=config["threads"],  # the thread count moves float rounding: editing it reruns
         data=DATA,
         service=config["service"],
         seed=seed_of,

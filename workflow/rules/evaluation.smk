@@ -31,6 +31,7 @@ rule removal:
         runtime=120,
         gpu=GPUS,
     params:
+        threads=config["threads"],  # the thread count moves float rounding: editing it reruns
         fractions=FRACTIONS,
         seed=seed_of,
         device=config["device"],

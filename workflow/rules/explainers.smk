@@ -25,6 +25,7 @@ rule explainer:
         runtime=240,
         gpu=GPUS,
     params:
+        threads=config["threads"],  # the thread count moves float rounding: editing it reruns
         settings=lambda wc: explainer_settings(wc.method),
         dataset=DATA["dataset"],
         seed=seed_of,
